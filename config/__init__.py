@@ -1,0 +1,186 @@
+"""Load and validate a sede's settings (``sede.toml`` plus ``TURNERO_<TABLE>_<KEY>`` overrides).
+
+This package only reads and checks settings; the app factory hands the result to each part.
+A bad file stops the start with one line naming the file, the key and what is wrong.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from config.schema import COUNTER_KEYS, SERVICE_KEYS, TABLES, Key
+
+SETTINGS_FILE = "sede.toml"
+PRIORITY_CLASSES = ("gestante", "adulto_mayor", "discapacidad", "con_infante", "urgente")
+LANGUAGES = ("es", "qu", "ay", "shp", "en")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line: file, key, problem."""
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    prefix: str
+    names: dict
+    descriptions: dict
+    icon: str
+    daily_cap: int
+    target_wait_minutes: int
+    service_minutes: int
+    appointments: bool
+    appointment_early_minutes: int
+    appointment_late_minutes: int
+    discreet: bool
+    neutral_label: dict
+    hours: tuple | None  # (open "HH:MM", close "HH:MM") local time, or None for always
+    result_codes: dict  # code -> label
+
+    def name(self, language: str = "es") -> str:
+        return self.names.get(language) or self.names["es"]
+
+
+@dataclass(frozen=True)
+class Counter:
+    id: str
+    name: str
+    spoken_name: str
+    services: tuple
+
+
+@dataclass
+class Settings:
+    path: Path
+    sede: dict
+    services: dict  # code -> Service, in file order
+    counters: dict  # id -> Counter, in file order
+    printer: dict = field(default_factory=dict)
+    voice: dict = field(default_factory=dict)
+    sync: dict = field(default_factory=dict)
+    kiosk: dict = field(default_factory=dict)
+    display: dict = field(default_factory=dict)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.sede["timezone"])
+
+
+def load_settings(data_dir: str | os.PathLike, env: dict | None = None) -> Settings:
+    """Read ``sede.toml`` from ``data_dir``, apply environment overrides and validate."""
+    path = Path(data_dir) / SETTINGS_FILE
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (run 'turnero demo' or copy config/example.sede.toml)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_settings(raw, path, os.environ if env is None else env)
+
+
+def parse_settings(raw: dict, path: Path, env: dict) -> Settings:
+    where = str(path)
+    unknown = set(raw) - set(TABLES) - {"services", "counters"}
+    if unknown:
+        raise ConfigError(f"{where}: [{sorted(unknown)[0]}]: unknown table")
+    tables = {}
+    for table, keys in TABLES.items():
+        values = raw.get(table, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: {table}: must be a table")
+        values = dict(values)
+        values.update(_env_overrides(table, keys, env, where))
+        tables[table] = _check_keys(values, keys, f"{where}: {table}")
+    sede = tables["sede"]
+    try:
+        ZoneInfo(sede["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: sede.timezone: unknown time zone {sede['timezone']!r}") from None
+    for lang in sede["languages"]:
+        if lang not in LANGUAGES:
+            raise ConfigError(f"{where}: sede.languages: unknown language {lang!r} (known: {', '.join(LANGUAGES)})")
+    if "es" not in sede["languages"]:
+        raise ConfigError(f"{where}: sede.languages: Spanish ('es') must be enabled")
+    services = _parse_services(raw.get("services", []), where)
+    counters = _parse_counters(raw.get("counters", []), services, where)
+    sync = tables["sync"]
+    if sync["central_url"] and not sync["central_url"].startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: sync.central_url: must be an http(s) URL")
+    return Settings(path=path, sede=sede, services=services, counters=counters, printer=tables["printer"],
+                    voice=tables["voice"], sync=sync, kiosk=tables["kiosk"], display=tables["display"])
+
+
+def _env_overrides(table: str, keys: dict, env: dict, where: str) -> dict:
+    prefix = f"TURNERO_{table.upper()}_"
+    out = {}
+    for name, text in env.items():
+        if not name.startswith(prefix):
+            continue
+        key = name[len(prefix):].lower()
+        if key not in keys:
+            raise ConfigError(f"environment {name}: unknown key {table}.{key}")
+        out[key] = keys[key].from_text(text, f"environment {name}")
+    return out
+
+
+def _check_keys(values: dict, keys: dict[str, Key], where: str) -> dict:
+    for name in values:
+        if name not in keys:
+            raise ConfigError(f"{where}.{name}: unknown key")
+    return {name: key.check(values.get(name, key.default), f"{where}.{name}", name in values)
+            for name, key in keys.items()}
+
+
+def _parse_services(items, where: str) -> dict:
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{where}: services: at least one [[services]] table is required")
+    services, prefixes = {}, {}
+    for index, item in enumerate(items):
+        at = f"{where}: services[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{at}: must be a table")
+        values = _check_keys(item, SERVICE_KEYS, at)
+        code, prefix = values["code"], values["prefix"]
+        if code in services:
+            raise ConfigError(f"{at}.code: duplicate service code {code!r}")
+        if prefix in prefixes:
+            raise ConfigError(f"{at}.prefix: duplicate prefix {prefix!r} (also used by {prefixes[prefix]})")
+        if "es" not in values["names"]:
+            raise ConfigError(f"{at}.names: a Spanish name (es) is required")
+        prefixes[prefix] = code
+        hours = None
+        if values["hours"]:
+            hours = tuple(values["hours"].split("-"))
+        services[code] = Service(
+            code=code, prefix=prefix, names=values["names"], descriptions=values["descriptions"],
+            icon=values["icon"], daily_cap=values["daily_cap"], target_wait_minutes=values["target_wait_minutes"],
+            service_minutes=values["service_minutes"], appointments=values["appointments"],
+            appointment_early_minutes=values["appointment_early_minutes"],
+            appointment_late_minutes=values["appointment_late_minutes"], discreet=values["discreet"],
+            neutral_label=values["neutral_label"] or {"es": "Atención"}, hours=hours,
+            result_codes=values["result_codes"])
+    return services
+
+
+def _parse_counters(items, services: dict, where: str) -> dict:
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{where}: counters: at least one [[counters]] table is required")
+    counters = {}
+    for index, item in enumerate(items):
+        at = f"{where}: counters[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{at}: must be a table")
+        values = _check_keys(item, COUNTER_KEYS, at)
+        if values["id"] in counters:
+            raise ConfigError(f"{at}.id: duplicate counter id {values['id']!r}")
+        for code in values["services"]:
+            if code not in services:
+                raise ConfigError(f"{at}.services: unknown service {code!r}")
+        counters[values["id"]] = Counter(id=values["id"], name=values["name"],
+                                         spoken_name=values["spoken_name"] or values["name"],
+                                         services=tuple(values["services"]))
+    return counters

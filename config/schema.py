@@ -1,0 +1,164 @@
+"""Every setting ``sede.toml`` accepts, with its type, default and check.
+
+One place lists them, so an unknown key is an error and a new setting is one line here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: type | tuple
+    default: Any = REQUIRED
+    rule: Callable[[Any], str | None] | None = None  # returns a problem or None
+
+    def check(self, value, where: str, given: bool):
+        from config import ConfigError
+
+        if value is REQUIRED:
+            raise ConfigError(f"{where}: required")
+        if value is None and self.default is None:
+            return None
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            raise ConfigError(f"{where}: expected {kinds[0].__name__}, got {value!r}")
+        if not isinstance(value, kinds):
+            raise ConfigError(f"{where}: expected {kinds[0].__name__}, got {value!r}")
+        if self.rule and given:
+            problem = self.rule(value)
+            if problem:
+                raise ConfigError(f"{where}: {problem}")
+        return value
+
+    def from_text(self, text: str, where: str):
+        from config import ConfigError
+
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        try:
+            if bool in kinds:
+                if text.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if text.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(text)
+            if int in kinds:
+                return int(text)
+            if float in kinds:
+                return float(text)
+            if list in kinds:
+                return [part.strip() for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError(f"{where}: expected {kinds[0].__name__}, got {text!r}") from None
+        return text
+
+
+def _range(low, high):
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}, got {value}"
+
+
+def _one_of(*choices):
+    return lambda value: None if value in choices else f"must be one of {', '.join(map(str, choices))}; got {value!r}"
+
+
+def _pattern(regex, what):
+    compiled = re.compile(regex)
+    return lambda value: None if compiled.fullmatch(value) else f"{what}; got {value!r}"
+
+
+def _hours(value):
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", value)
+    if not match or value[:5] >= value[6:]:
+        return f"must look like '08:00-16:30' (open before close); got {value!r}"
+    return None
+
+
+TABLES = {
+    "sede": {
+        "code": Key(str, rule=_pattern(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", "letters, digits, '-' or '_'")),
+        "name": Key(str),
+        "timezone": Key(str, "America/Lima"),
+        "public_base_url": Key(str, "http://127.0.0.1:8080",
+                               rule=_pattern(r"https?://[^\s/]+(/[^\s]*)?", "must be an http(s) URL")),
+        "languages": Key(list, ["es"]),
+        # Anti-starvation: after this many preferential calls in a row at a counter, one normal
+        # ticket is called if any waits. 0 keeps the plain legal order.
+        "preferential_streak": Key(int, 0, _range(0, 100)),
+        "session_hours": Key(int, 12, _range(1, 72)),
+        "board_size": Key(int, 7, _range(1, 50)),
+    },
+    "printer": {
+        "type": Key(str, "none", _one_of("network", "usb", "serial", "cups", "file", "emulated", "none")),
+        "host": Key(str, ""),
+        "port": Key(int, 9100, _range(1, 65535)),
+        "profile": Key(str, "default"),
+        "codepage": Key(str, "CP858"),
+        "width_mm": Key(int, 80, _one_of(58, 80)),
+        "timeout_seconds": Key((int, float), 3, _range(0.1, 60)),
+        "usb_vendor_id": Key(int, 0),
+        "usb_product_id": Key(int, 0),
+        "serial_device": Key(str, "/dev/ttyUSB0"),
+        "serial_baudrate": Key(int, 19200),
+        "cups_printer": Key(str, ""),
+        "file_path": Key(str, ""),
+        "cut": Key(bool, True),
+        "logo": Key(str, ""),
+    },
+    "voice": {
+        "enabled": Key(bool, True),
+        "engine": Key(str, "espeak", _one_of("espeak", "pack", "none")),
+        "voice_es": Key(str, "es-419"),
+        "voice_qu": Key(str, "qu"),
+        "repeat": Key(int, 1, _range(1, 5)),
+        "rate": Key(int, 150, _range(60, 400)),
+        "timeout_seconds": Key((int, float), 10, _range(1, 120)),
+        "pack_dir": Key(str, ""),
+        "play_on_box": Key(bool, False),
+    },
+    "sync": {
+        "central_url": Key(str, ""),
+        "token": Key(str, ""),
+        "interval_seconds": Key(int, 60, _range(1, 86400)),
+        "retention_days": Key(int, 30, _range(0, 3650)),
+        "batch_size": Key(int, 500, _range(1, 500)),
+        "timeout_seconds": Key((int, float), 10, _range(0.5, 120)),
+    },
+    "kiosk": {
+        "inactivity_seconds": Key(int, 30, _range(5, 600)),
+        "rate_per_minute": Key(int, 30, _range(1, 6000)),
+        "privacy_url": Key(str, ""),
+    },
+    "display": {
+        "previous_calls": Key(int, 6, _range(0, 20)),
+        "message": Key(str, ""),
+    },
+}
+
+SERVICE_KEYS = {
+    "code": Key(str, rule=_pattern(r"[A-Z][A-Z0-9_]{0,15}", "capital letters and digits, e.g. 'ORI'")),
+    "prefix": Key(str, rule=_pattern(r"[A-Z]{1,3}", "one to three capital letters")),
+    "names": Key(dict),
+    "descriptions": Key(dict, {}),
+    "icon": Key(str, "help"),
+    "daily_cap": Key(int, 0, _range(0, 100000)),
+    "target_wait_minutes": Key(int, 30, _range(1, 1440)),
+    "service_minutes": Key(int, 15, _range(1, 480)),
+    "appointments": Key(bool, False),
+    "appointment_early_minutes": Key(int, 15, _range(0, 240)),
+    "appointment_late_minutes": Key(int, 15, _range(0, 240)),
+    "discreet": Key(bool, False),
+    "neutral_label": Key(dict, {}),
+    "hours": Key(str, "", _hours),
+    "result_codes": Key(dict, {}),
+}
+
+COUNTER_KEYS = {
+    "id": Key(str, rule=_pattern(r"[a-z0-9][a-z0-9-]{0,31}", "a short slug such as 'v1' or 'consultorio-2'")),
+    "name": Key(str),
+    "spoken_name": Key(str, ""),
+    "services": Key(list),
+}

@@ -1,0 +1,306 @@
+"""Shared fixtures: a real SQLite file per test, an injected clock, API helpers, and (once per
+session) a real ``turnero run`` server and a real Chromium for the browser tests."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from config import load_settings
+from turnero import create_app
+from turnero.accounts import Accounts
+from turnero.clock import SedeClock
+from turnero.engine import Engine
+from turnero.store import Store
+
+LIMA = ZoneInfo("America/Lima")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+SEDE_TOML = """
+[sede]
+code = "TEST-01"
+name = "Sede de prueba"
+timezone = "America/Lima"
+public_base_url = "http://turnero.test"
+languages = ["es", "qu", "en"]
+
+[[services]]
+code = "ORI"
+prefix = "A"
+names = { es = "Orientación legal", en = "Legal advice" }
+target_wait_minutes = 20
+service_minutes = 10
+appointments = true
+
+[[services]]
+code = "PEN"
+prefix = "B"
+names = { es = "Defensa penal" }
+result_codes = { "PEN-01" = "Patrocinio asumido", "PEN-02" = "Orientación brindada" }
+
+[[services]]
+code = "VIC"
+prefix = "V"
+names = { es = "Defensa de víctimas" }
+discreet = true
+neutral_label = { es = "Atención reservada" }
+
+[[services]]
+code = "CON"
+prefix = "C"
+names = { es = "Conciliación extrajudicial" }
+daily_cap = 3
+hours = "08:00-17:00"
+
+[[counters]]
+id = "v1"
+name = "Ventanilla 1"
+services = ["ORI", "PEN"]
+
+[[counters]]
+id = "v2"
+name = "Ventanilla 2"
+services = ["ORI", "CON"]
+
+[[counters]]
+id = "c1"
+name = "Consultorio 1"
+services = ["VIC", "ORI"]
+
+[printer]
+type = "none"
+"""
+
+USERS = {"ana": "staff", "beto": "staff", "sofia": "supervisor", "root": "admin"}
+PASSWORD = "clave-segura-123"
+
+
+class FakeClock:
+    """A settable wall clock (Unix seconds)."""
+
+    def __init__(self, start: datetime):
+        self.value = start.timestamp()
+
+    def __call__(self) -> float:
+        return self.value
+
+    def advance(self, seconds: float):
+        self.value += seconds
+
+    def set(self, moment: datetime):
+        self.value = moment.timestamp()
+
+
+def write_sede(data_dir: Path, text: str = SEDE_TOML, **replacements) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    (data_dir / "sede.toml").write_text(text, encoding="utf-8")
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return write_sede(tmp_path / "data")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 25, 10, 0, tzinfo=LIMA))
+
+
+@pytest.fixture
+def engine(data_dir, clock) -> Engine:
+    settings = load_settings(data_dir, {})
+    store = Store.in_data_dir(data_dir)
+    yield Engine(store, settings, SedeClock(settings.timezone, clock))
+    store.close()
+
+
+@pytest.fixture
+def app(data_dir, clock):
+    app = create_app({"DATA_DIR": str(data_dir), "NOW": clock, "ENV": {}, "START_WORKERS": False,
+                      "TESTING": True})
+    yield app
+    app.extensions["turnero"].stop()
+    app.extensions["turnero"].store.close()
+
+
+class Api:
+    """A Flask test client that speaks the JSON API with a bearer token."""
+
+    def __init__(self, client, token=None):
+        self.client = client
+        self.token = token
+
+    def as_(self, token) -> "Api":
+        return Api(self.client, token)
+
+    def _headers(self, headers=None):
+        out = dict(headers or {})
+        if self.token:
+            out["Authorization"] = f"Bearer {self.token}"
+        return out
+
+    def get(self, path, **kwargs):
+        return self.client.get(f"/api/v1{path}", headers=self._headers(kwargs.pop("headers", None)), **kwargs)
+
+    def post(self, path, body=None, raw=None, **kwargs):
+        headers = self._headers(kwargs.pop("headers", None))
+        if raw is not None:
+            return self.client.post(f"/api/v1{path}", data=raw, headers=headers, **kwargs)
+        return self.client.post(f"/api/v1{path}", json=body if body is not None else {}, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def tokens(app) -> dict:
+    accounts = app.extensions["turnero"].accounts
+    out = {}
+    for username, role in USERS.items():
+        accounts.add_user(username, role, PASSWORD)
+        out[username] = accounts.login(username, PASSWORD)["token"]
+    out["kiosk"] = accounts.add_device("kiosco-1", "kiosk")
+    out["display"] = accounts.add_device("pantalla-1", "display")
+    out["display_vic"] = accounts.add_device("pantalla-vic", "display", ["VIC"])
+    return out
+
+
+@pytest.fixture
+def api(app, tokens) -> Api:
+    return Api(app.test_client(), tokens["ana"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveBox:
+    """A real ``turnero run`` process (Gunicorn, threads, WebSocket) on 127.0.0.1."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, env: dict | None = None):
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env or {}
+        self.process = None
+        self.tokens: dict = {}
+
+    def prepare(self, users=USERS, devices=(("kiosco-1", "kiosk", []), ("pantalla-1", "display", []))):
+        store = Store.in_data_dir(self.data_dir)
+        accounts = Accounts(store)
+        for username, role in users.items():
+            accounts.add_user(username, role, PASSWORD)
+        for name, role, services in devices:
+            self.tokens[name] = accounts.add_device(name, role, services)
+        store.close()
+        return self
+
+    def start(self, timeout: float = 30):
+        log = open(self.data_dir / "server.log", "ab")
+        env = {**os.environ, "TURNERO_DATA_DIR": str(self.data_dir), **self.env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "turnero.cli", "run", "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"turnero run exited: {(self.data_dir / 'server.log').read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code in (200, 503):
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("turnero run did not answer in time")
+        for username in USERS:
+            self.tokens.setdefault(username, self.login(username))
+        return self
+
+    def login(self, username: str) -> str:
+        response = requests.post(self.url + "/api/v1/auth/login",
+                                 json={"username": username, "password": PASSWORD}, timeout=10)
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def call(self, method: str, path: str, token_name: str = "ana", **kwargs):
+        headers = kwargs.pop("headers", {})
+        if token_name:
+            headers["Authorization"] = f"Bearer {self.tokens[token_name]}"
+        return requests.request(method, self.url + "/api/v1" + path, headers=headers, timeout=10, **kwargs)
+
+    def kill(self, sig=9):
+        """Kill the whole process group (Gunicorn master and worker) with ``sig``."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=15)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def live_box(tmp_path_factory):
+    """One real server for the whole session (browser tests share it)."""
+    data_dir = write_sede(tmp_path_factory.mktemp("live") / "data")
+    box = LiveBox(data_dir).prepare(devices=(("kiosco-1", "kiosk", []), ("pantalla-1", "display", []),
+                                             ("pantalla-vic", "display", ["VIC"]))).start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the session, driven by Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}; run scripts/bootstrap.sh as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--autoplay-policy=no-user-gesture-required"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="es-PE", timezone_id="America/Lima")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def event_types(events) -> list[str]:
+    return [event["type"] for event in events]
+
+
+def dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)

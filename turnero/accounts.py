@@ -1,0 +1,143 @@
+"""Staff users, devices and their credentials.
+
+Passwords are hashed with Argon2id (memory-hard). Login and device tokens are random and only
+their SHA-256 is stored, so a copied database does not hand out working tokens.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import sqlite3
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from turnero.errors import DomainError, conflict, invalid
+
+STAFF_ROLES = ("staff", "supervisor", "admin")
+DEVICE_ROLES = ("kiosk", "display")
+# Which roles satisfy a required role: a supervisor may do what staff do, an admin what both do.
+ROLE_GRANTS = {
+    "staff": {"staff", "supervisor", "admin"},
+    "supervisor": {"supervisor", "admin"},
+    "admin": {"admin"},
+    "kiosk": {"kiosk"},
+    "display": {"display"},
+}
+_hasher = PasswordHasher()
+_dummy_hash = _hasher.hash("not-a-password")
+
+
+class Principal(dict):
+    """Who is asking: {"kind": "user"|"device", "name", "role", "services"}."""
+
+    @property
+    def role(self) -> str:
+        return self["role"]
+
+    @property
+    def name(self) -> str:
+        return self["name"]
+
+    def has(self, *roles: str) -> bool:
+        return any(self.role in ROLE_GRANTS[role] for role in roles)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, store, session_hours: int = 12):
+        self.store = store
+        self.session_hours = session_hours
+
+    def add_user(self, username: str, role: str, password: str) -> None:
+        """Errors: invalid_username, invalid_role, weak_password (422); user_exists (409)."""
+        if not re.fullmatch(r"[a-zA-Z0-9._-]{2,40}", username or ""):
+            raise invalid("invalid_username", "El usuario debe tener de 2 a 40 letras, dígitos, '.', '_' o '-'.")
+        if role not in STAFF_ROLES:
+            raise invalid("invalid_role", f"Rol desconocido: {role!r}. Use {', '.join(STAFF_ROLES)}.")
+        if len(password or "") < 8:
+            raise invalid("weak_password", "La contraseña debe tener al menos 8 caracteres.")
+        password_hash = _hasher.hash(password)
+        try:
+            with self.store.write() as tx:
+                tx.execute("INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                           (username, role, password_hash, tx.now))
+        except sqlite3.IntegrityError:
+            raise conflict("user_exists", f"El usuario {username!r} ya existe.") from None
+
+    def set_password(self, username: str, password: str) -> None:
+        if len(password or "") < 8:
+            raise invalid("weak_password", "La contraseña debe tener al menos 8 caracteres.")
+        with self.store.write() as tx:
+            tx.execute("UPDATE users SET password_hash = ? WHERE username = ?", (_hasher.hash(password), username))
+            tx.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)", (username,))
+
+    def login(self, username: str, password: str) -> dict:
+        """A new session token. Errors: invalid_credentials (401)."""
+        row = self.store.read_one("SELECT * FROM users WHERE username = ? AND active = 1", (username,))
+        try:
+            # Verify against a dummy hash for unknown users so timing does not reveal who exists.
+            _hasher.verify(row["password_hash"] if row else _dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            row = None
+        if row is None:
+            raise DomainError("invalid_credentials", "Usuario o contraseña incorrectos.", 401)
+        token = secrets.token_urlsafe(32)
+        with self.store.write() as tx:
+            expires = tx.now + self.session_hours * 3600
+            tx.execute("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                       (token_hash(token), row["id"], tx.now, expires))
+            tx.execute("DELETE FROM sessions WHERE expires_at < ?", (tx.now,))
+        return {"token": token, "expires_at": expires, "user": {"username": row["username"], "role": row["role"]}}
+
+    def logout(self, token: str) -> None:
+        with self.store.write() as tx:
+            tx.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),))
+
+    def add_device(self, name: str, role: str, services: list | None = None) -> str:
+        """Register a device and return its token (shown once). Re-adding a name replaces its token."""
+        if not re.fullmatch(r"[a-zA-Z0-9._-]{2,40}", name or ""):
+            raise invalid("invalid_name", "El nombre del equipo debe tener de 2 a 40 letras, dígitos, '.', '_' o '-'.")
+        if role not in DEVICE_ROLES:
+            raise invalid("invalid_role", f"Rol desconocido: {role!r}. Use {', '.join(DEVICE_ROLES)}.")
+        token = secrets.token_urlsafe(32)
+        with self.store.write() as tx:
+            tx.execute("INSERT INTO devices (name, role, services, token_hash, created_at) VALUES (?, ?, ?, ?, ?) "
+                       "ON CONFLICT(name) DO UPDATE SET role = excluded.role, services = excluded.services, "
+                       "token_hash = excluded.token_hash, revoked_at = NULL",
+                       (name, role, json.dumps(services or []), token_hash(token), tx.now))
+        return token
+
+    def revoke_device(self, name: str) -> bool:
+        with self.store.write() as tx:
+            return tx.execute("UPDATE devices SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                              (tx.now, name)).rowcount > 0
+
+    def devices(self) -> list[dict]:
+        return [{"name": row["name"], "role": row["role"], "services": json.loads(row["services"]),
+                 "revoked": row["revoked_at"] is not None}
+                for row in self.store.read("SELECT * FROM devices ORDER BY name")]
+
+    def users(self) -> list[dict]:
+        return [{"username": row["username"], "role": row["role"], "active": bool(row["active"])}
+                for row in self.store.read("SELECT * FROM users ORDER BY username")]
+
+    def authenticate(self, token: str | None, now: float) -> Principal | None:
+        """The principal behind a bearer token (session or device), or None."""
+        if not token:
+            return None
+        digest = token_hash(token)
+        row = self.store.read_one(
+            "SELECT u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id "
+            "WHERE s.token_hash = ? AND s.expires_at > ? AND u.active = 1", (digest, now))
+        if row is not None:
+            return Principal(kind="user", name=row["username"], role=row["role"], services=[])
+        row = self.store.read_one("SELECT * FROM devices WHERE token_hash = ? AND revoked_at IS NULL", (digest,))
+        if row is not None:
+            return Principal(kind="device", name=row["name"], role=row["role"], services=json.loads(row["services"]))
+        return None

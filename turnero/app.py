@@ -1,0 +1,211 @@
+"""The app factory: the one place that wires settings, store, engine, web, sockets and devices."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from config import load_settings
+from turnero import pages, realtime
+from turnero.accounts import Accounts
+from turnero.api import create_api
+from turnero.clock import SedeClock
+from turnero.engine import Engine
+from turnero.errors import DomainError
+from turnero.store import Store
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+DEFAULT_DATA_DIR = "turnero-data"
+
+
+def resolve_data_dir(explicit: str | None = None) -> Path:
+    """--data-dir, else TURNERO_DATA_DIR, else ./turnero-data (SPEC.md, CLI)."""
+    return Path(explicit or os.environ.get("TURNERO_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+
+
+@dataclass
+class Box:
+    """What every part of the app reaches through ``current_app.extensions["turnero"]``."""
+    data_dir: Path
+    settings: object
+    store: Store
+    engine: Engine
+    accounts: Accounts
+    socketio: object = None
+    pump: object = None
+    # name -> callable returning a dict for /healthz ("printer", "voice", "sync")
+    health: dict = field(default_factory=dict)
+    workers: list = field(default_factory=list)
+
+    def stop(self):
+        for worker in self.workers:
+            worker.stop()
+        if self.pump is not None:
+            self.pump.stop()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    test_config = test_config or {}
+    data_dir = resolve_data_dir(test_config.get("DATA_DIR"))
+    settings = load_settings(data_dir, test_config.get("ENV"))
+    clock = SedeClock(settings.timezone, test_config.get("NOW") or __import__("time").time)
+    store = Store.in_data_dir(data_dir, clock)
+    engine = Engine(store, settings, clock)
+    box = Box(data_dir=data_dir, settings=settings, store=store, engine=engine,
+              accounts=Accounts(store, settings.sede["session_hours"]))
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=_secret_key(data_dir), MAX_CONTENT_LENGTH=MAX_BODY, JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", WTF_CSRF_TIME_LIMIT=None,
+        START_WORKERS=True,
+    )
+    app.config.update({key: value for key, value in test_config.items() if key.isupper()})
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["turnero"] = box
+
+    CSRFProtect(app)
+    limiter = Limiter(key_func=lambda: request.remote_addr or "local", app=app, storage_uri="memory://",
+                      default_limits=[], headers_enabled=True)
+    api = create_api(limiter)
+    app.extensions["csrf"].exempt(api)  # the API checks CSRF itself when the credential is a cookie
+    app.register_blueprint(api)
+    pages.init_app(app, limiter)
+    _register_errors(app)
+    _register_health(app, box)
+
+    box.socketio = realtime.init_app(app, box)
+    box.pump = realtime.EventPump(engine, box.socketio)
+
+    from counter import init_app as init_counter
+    from display import init_app as init_display
+    from kiosk import init_app as init_kiosk
+    from printers import init_app as init_printers
+    from sync import init_app as init_sync
+
+    for init_part in (init_printers, init_sync, init_kiosk, init_display, init_counter):
+        init_part(app)
+
+    engine.roll_over()
+    if app.config["START_WORKERS"]:
+        box.pump.start()
+        box.workers.append(DayWatcher(engine))
+        for worker in box.workers:
+            worker.start()
+    return app
+
+
+class DayWatcher:
+    """Closes the previous service day at local midnight (tickets left waiting become expired)."""
+
+    def __init__(self, engine, interval: float = 30):
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._day = engine.clock.service_day()
+
+    def start(self):
+        threading.Thread(target=self._run, name="turnero-day-watcher", daemon=True).start()
+
+    def stop(self):
+        self._stop.set()
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            today = self.engine.clock.service_day()
+            if today != self._day:
+                try:
+                    expired = self.engine.roll_over()
+                    log.info("service day %s closed: %d tickets expired", self._day, expired)
+                    self._day = today
+                except sqlite3.Error:
+                    log.exception("could not close the service day; will retry")
+
+
+def _secret_key(data_dir: Path) -> str:
+    """A per-box secret kept in the data directory, so sessions survive restarts."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def error_response(code: str, message: str, status: int, details: dict | None = None):
+    """The one error format: JSON on the API, a readable page elsewhere."""
+    if wants_json():
+        error = {"code": code, "message": message}
+        if details:
+            error.update(details)
+        return jsonify({"error": error}), status
+    return render_template("error.html", code=code, message=message, status=status), status
+
+
+def _register_errors(app: Flask):
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        return error_response(error.code, error.message, error.status, error.details)
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error):
+        response, status = error_response("rate_limited", "Demasiadas solicitudes; espere un momento.", 429)
+        return response, status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}
+        messages = {404: "Ruta desconocida.", 405: "Método no permitido en esta ruta.",
+                    413: "El cuerpo de la solicitud es demasiado grande (máximo 64 KiB)."}
+        code = codes.get(error.code, "http_error")
+        if error.code == 400 and "CSRF" in (error.description or ""):
+            code = "csrf_failed"
+        return error_response(code, messages.get(error.code, error.description or error.name), error.code)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def database_error(error):
+        log.exception("database error")
+        return error_response("database_unavailable", "La base de datos no se puede escribir ahora.", 503)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        log.exception("unexpected error")
+        return error_response("internal_error", "Error interno; el equipo técnico fue notificado.", 500)
+
+
+def _register_health(app: Flask, box: Box):
+    @app.get("/healthz")
+    def healthz():
+        db = "ok"
+        try:
+            box.store.check_writable()
+        except sqlite3.Error as exc:
+            db = f"error: {exc}"
+        parts = {name: provider() for name, provider in box.health.items()}
+        printer = parts.get("printer", {"status": "disabled", "detail": None})
+        voice = parts.get("voice", {"status": "disabled"})
+        sync = parts.get("sync", {"state": "disabled", "backlog": box.engine.last_seq(), "last_success": None,
+                                  "last_error": None})
+        degraded = db != "ok" or printer.get("status") not in ("ok", "disabled") \
+            or voice.get("status") not in ("ok", "disabled") or sync.get("state") in ("retrying", "stopped")
+        body = {"status": "degraded" if degraded else "ok", "db": db, "printer": printer, "voice": voice,
+                "sync": sync}
+        return jsonify(body), 503 if db != "ok" else 200

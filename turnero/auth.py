@@ -1,0 +1,71 @@
+"""Who is calling: a bearer token, a paired device's cookie, or a staff page's session.
+
+Cookie-borne credentials (device cookie, staff session) need a CSRF token on unsafe methods;
+a bearer token does not (a browser never attaches it by itself).
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import current_app, g, request, session
+from flask_wtf.csrf import CSRFError, validate_csrf
+
+from turnero.errors import DomainError
+
+DEVICE_COOKIE = "turnero_device"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def box():
+    return current_app.extensions["turnero"]
+
+
+def credentials() -> tuple[str | None, bool]:
+    """(token, from_cookie) for the current request."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise DomainError("unauthorized", "Use 'Authorization: Bearer <token>'.", 401)
+        return token.strip(), False
+    if session.get("token"):
+        return session["token"], True
+    if request.cookies.get(DEVICE_COOKIE):
+        return request.cookies[DEVICE_COOKIE], True
+    return None, False
+
+
+def current_principal():
+    """The authenticated principal or None (cached on ``g``)."""
+    if "principal" not in g:
+        token, from_cookie = credentials()
+        g.principal = box().accounts.authenticate(token, box().engine.clock())
+        g.from_cookie = from_cookie
+        if token and g.principal is None:
+            raise DomainError("unauthorized", "Credencial inválida o vencida.", 401)
+    return g.principal
+
+
+def requires(*roles: str):
+    """Let in only principals holding one of ``roles`` (401 without credentials, 403 otherwise)."""
+
+    def decorate(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            principal = current_principal()
+            if principal is None:
+                raise DomainError("unauthorized", "Se requiere autenticación.", 401)
+            if not principal.has(*roles):
+                raise DomainError("forbidden", "Su rol no permite esta acción.", 403)
+            if g.from_cookie and request.method not in SAFE_METHODS:
+                try:
+                    validate_csrf(request.headers.get("X-CSRFToken"))
+                except CSRFError:
+                    raise DomainError("csrf_failed", "Falta el token CSRF o venció; recargue la página.", 400) from None
+                except Exception:  # validate_csrf raises wtforms ValidationError
+                    raise DomainError("csrf_failed", "Falta el token CSRF o venció; recargue la página.", 400) from None
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate

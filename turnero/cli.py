@@ -1,0 +1,185 @@
+"""The ``turnero`` command. Every subcommand works on one data directory (SPEC.md, CLI)."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sqlite3
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from config import SETTINGS_FILE, ConfigError, load_settings
+from turnero.accounts import Accounts
+from turnero.app import resolve_data_dir
+from turnero.engine import Engine
+from turnero.errors import DomainError
+from turnero.store import DB_FILE, Store
+
+
+class CommandError(Exception):
+    """Printed as one line on stderr; exit status 1."""
+
+
+def _open(args):
+    data_dir = resolve_data_dir(args.data_dir)
+    settings = load_settings(data_dir)
+    store = Store.in_data_dir(data_dir)
+    return data_dir, settings, store
+
+
+def cmd_run(args):
+    data_dir = resolve_data_dir(args.data_dir)
+    load_settings(data_dir)  # fail here with one line, not inside the server's worker
+    _serve(data_dir, args.host, args.port)
+
+
+def _serve(data_dir: Path, host: str, port: int):
+    from turnero.app import create_app
+    from turnero.server import serve
+
+    os.environ["TURNERO_DATA_DIR"] = str(data_dir)
+    serve(lambda: create_app({"DATA_DIR": str(data_dir)}), host, port)
+
+
+def cmd_demo(args):
+    from turnero.demo import prepare_demo
+
+    data_dir = resolve_data_dir(args.data_dir)
+    lines = prepare_demo(data_dir, args.host, args.port)
+    print("\n".join(lines), flush=True)
+    _serve(data_dir, args.host, args.port)
+
+
+def cmd_user_add(args):
+    _, settings, store = _open(args)
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        password = password[:-1] if password.endswith("\r") else password
+    else:
+        password = getpass.getpass("Contraseña: ")
+    Accounts(store).add_user(args.name, args.role, password)
+    print(f"user {args.name} added with role {args.role}")
+
+
+def cmd_device_add(args):
+    _, settings, store = _open(args)
+    services = [code.strip() for code in args.services.split(",") if code.strip()] if args.services else []
+    for code in services:
+        if code not in settings.services:
+            raise CommandError(f"unknown service {code!r} (known: {', '.join(settings.services)})")
+    token = Accounts(store).add_device(args.name, args.role, services)
+    print(f"device {args.name} ({args.role}) registered; its token, shown only once:")
+    print(token)
+
+
+def cmd_device_revoke(args):
+    _, _, store = _open(args)
+    if not Accounts(store).revoke_device(args.name):
+        raise CommandError(f"no active device named {args.name!r}")
+    print(f"device {args.name} revoked")
+
+
+def cmd_close_day(args):
+    _, settings, store = _open(args)
+    expired = Engine(store, settings).close_day()
+    print(f"service day closed: {expired} ticket(s) expired")
+
+
+def cmd_backup(args):
+    data_dir, _, store = _open(args)
+    target = Path(args.path).resolve()
+    if target.exists() and not args.force:
+        raise CommandError(f"{target} already exists (use --force to overwrite)")
+    with tempfile.TemporaryDirectory() as scratch:
+        snapshot = Path(scratch) / DB_FILE
+        store.backup_to(snapshot)
+        check = sqlite3.connect(snapshot).execute("PRAGMA integrity_check").fetchone()[0]
+        if check != "ok":
+            raise CommandError(f"the snapshot failed its integrity check: {check}")
+        partial = target.with_name(target.name + ".partial")
+        with tarfile.open(partial, "w:gz") as archive:
+            archive.add(snapshot, arcname=DB_FILE)
+            for name in (SETTINGS_FILE, "secret_key"):
+                if (data_dir / name).exists():
+                    archive.add(data_dir / name, arcname=name)
+        os.replace(partial, target)
+    print(f"backup written to {target}")
+
+
+def cmd_sync(args):
+    from sync import run_cli
+
+    return run_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS,
+                        help="data directory (default: $TURNERO_DATA_DIR or ./turnero-data)")
+    parser = argparse.ArgumentParser(prog="turnero", parents=[common],
+                                     description="Turnero: the queue-management box of a legal-aid sede.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_text, parent=sub):
+        command = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
+        command.set_defaults(func=func)
+        return command
+
+    for name, func, text in (("run", cmd_run, "serve the sede"),
+                             ("demo", cmd_demo, "create (if absent) and serve a ready sample sede")):
+        command = add(name, func, text)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=8080)
+
+    user = sub.add_parser("user", help="staff users").add_subparsers(dest="action", required=True, metavar="ACTION")
+    user_add = add("add", cmd_user_add, "add a staff user", user)
+    user_add.add_argument("name")
+    user_add.add_argument("--role", required=True, choices=("staff", "supervisor", "admin"))
+    user_add.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+
+    device = sub.add_parser("device", help="kiosks and displays").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    device_add = add("add", cmd_device_add, "register a device; prints its token once", device)
+    device_add.add_argument("name")
+    device_add.add_argument("--role", required=True, choices=("kiosk", "display"))
+    device_add.add_argument("--services", help="comma-separated service codes a display shows (default: all)")
+    device_revoke = add("revoke", cmd_device_revoke, "revoke a device's token", device)
+    device_revoke.add_argument("name")
+
+    backup = add("backup", cmd_backup, "write a consistent backup (database and settings) to PATH (.tar.gz)")
+    backup.add_argument("path")
+    backup.add_argument("--force", action="store_true", help="overwrite PATH")
+    add("close-day", cmd_close_day, "expire the tickets still waiting or called today")
+
+    sync = add("sync", cmd_sync, "push events to the central system and pull appointments")
+    sync.add_argument("--once", action="store_true", help="one round, then exit (non-zero on failure)")
+    sync.add_argument("--status", action="store_true", help="print backlog, last success and last error")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "data_dir"):
+        args.data_dir = None
+    try:
+        result = args.func(args)
+        return result if isinstance(result, int) else 0
+    except (ConfigError, CommandError) as exc:
+        print(f"turnero: {exc}", file=sys.stderr)
+    except DomainError as exc:
+        print(f"turnero: {exc.message} ({exc.code})", file=sys.stderr)
+    except sqlite3.Error as exc:
+        print(f"turnero: database error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"turnero: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

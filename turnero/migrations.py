@@ -1,0 +1,133 @@
+"""Versioned schema. Append a new script to MIGRATIONS; never edit one that has shipped.
+
+Times are stored as Unix seconds (REAL) and shown in the sede's zone at the edges.
+"""
+
+MIGRATIONS = [
+    # 1: the box
+    """
+CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('staff', 'supervisor', 'admin')),
+    password_hash TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL
+);
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('kiosk', 'display')),
+    services TEXT NOT NULL DEFAULT '[]',
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE day_numbers (
+    service TEXT NOT NULL,
+    service_day TEXT NOT NULL,
+    last_number INTEGER NOT NULL,
+    PRIMARY KEY (service, service_day)
+);
+CREATE TABLE appointments (
+    id TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    document_type TEXT,
+    document_number TEXT,
+    name TEXT,
+    status TEXT NOT NULL DEFAULT 'booked',
+    ticket_id TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX appointments_by_document ON appointments (document_number, starts_at);
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    public_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    service TEXT NOT NULL,
+    service_day TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority TEXT,
+    channel TEXT NOT NULL,
+    language TEXT NOT NULL DEFAULT 'es',
+    document_type TEXT,
+    document_number TEXT,
+    name TEXT,
+    appointment_id TEXT,
+    appointment_at REAL,
+    issued_at REAL NOT NULL,
+    queued_at REAL NOT NULL,
+    called_at REAL,
+    started_at REAL,
+    finished_at REAL,
+    counter TEXT,
+    staff TEXT,
+    recalls INTEGER NOT NULL DEFAULT 0,
+    transferred_from TEXT,
+    idempotency_key TEXT UNIQUE,
+    print_status TEXT NOT NULL DEFAULT 'disabled',
+    cancel_reason TEXT
+);
+CREATE INDEX tickets_waiting ON tickets (status, service, queued_at);
+CREATE INDEX tickets_by_public_id ON tickets (public_id);
+CREATE INDEX tickets_by_day ON tickets (service_day, service);
+CREATE INDEX tickets_by_counter ON tickets (counter, status);
+CREATE TABLE attentions (
+    id INTEGER PRIMARY KEY,
+    ticket_id TEXT NOT NULL REFERENCES tickets(id),
+    service TEXT NOT NULL,
+    counter TEXT,
+    staff TEXT,
+    priority TEXT,
+    issued_at REAL NOT NULL,
+    called_at REAL,
+    started_at REAL,
+    ended_at REAL NOT NULL,
+    wait_seconds REAL,
+    service_seconds REAL,
+    outcome TEXT NOT NULL,
+    result TEXT,
+    case_ref TEXT,
+    notes TEXT
+);
+CREATE INDEX attentions_by_time ON attentions (ended_at);
+CREATE INDEX attentions_by_service ON attentions (service, ended_at);
+CREATE TABLE counter_state (
+    counter TEXT PRIMARY KEY,
+    state TEXT NOT NULL DEFAULT 'closed',
+    staff TEXT,
+    services TEXT,
+    pause_reason TEXT,
+    since REAL,
+    preferential_streak INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    at REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX events_by_type ON events (type, seq);
+CREATE TABLE print_jobs (
+    id INTEGER PRIMARY KEY,
+    ticket_id TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    printed_at REAL
+);
+CREATE INDEX print_jobs_pending ON print_jobs (status, next_attempt_at)
+""",
+]

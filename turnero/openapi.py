@@ -1,0 +1,146 @@
+"""The OpenAPI 3 description of /api/v1, built from one table of routes."""
+from __future__ import annotations
+
+from config import PRIORITY_CLASSES
+
+TICKET_REF = {"$ref": "#/components/schemas/Ticket"}
+WRAPPED_TICKET = {"type": "object", "properties": {"ticket": TICKET_REF}, "required": ["ticket"]}
+WRAPPED_COUNTER = {"type": "object", "properties": {"counter": {"$ref": "#/components/schemas/Counter"}}}
+EMPTY_BODY = None
+ID = {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "string"}}
+COUNTER = {"name": "counter_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _obj(properties: dict, required=()):
+    schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+STR = {"type": "string"}
+NULLABLE_STR = {"type": "string", "nullable": True}
+
+# (method, path, summary, roles, path params, request body schema, success status, success schema)
+ROUTES = [
+    ("post", "/auth/login", "Log a staff user in", [], [],
+     _obj({"username": STR, "password": STR}, ["username", "password"]), 200,
+     _obj({"token": STR, "expires_at": STR, "user": _obj({"username": STR, "role": STR})})),
+    ("post", "/auth/logout", "End the current session", ["staff"], [], EMPTY_BODY, 200, _obj({})),
+    ("get", "/services", "Services with queue length and estimated wait", ["kiosk", "display", "staff"], [],
+     EMPTY_BODY, 200, _obj({"services": {"type": "array", "items": _obj({"code": STR, "prefix": STR})}})),
+    ("post", "/tickets", "Issue a ticket", ["kiosk", "staff"], [], _obj({
+        "service": STR, "priority": {"type": "string", "enum": list(PRIORITY_CLASSES), "nullable": True},
+        "language": STR, "appointment": STR, "name": STR, "idempotency_key": STR,
+        "document": _obj({"type": {"type": "string", "enum": ["DNI", "CE", "PASAPORTE", "PTP", "OTRO"]},
+                          "number": STR, "check": STR}, ["type", "number"])}), 201, TICKET_REF),
+    ("get", "/tickets/{ticket_id}", "A ticket and its history", ["staff"], [ID], EMPTY_BODY, 200, TICKET_REF),
+    ("get", "/public/tickets/{public_id}", "Public status of a ticket (no personal data)", [],
+     [{"name": "public_id", "in": "path", "required": True, "schema": STR}], EMPTY_BODY, 200,
+     _obj({"code": STR, "status": STR, "position": {"type": "integer", "nullable": True},
+           "eta_minutes": {"type": "integer", "nullable": True}, "counter": NULLABLE_STR})),
+    ("get", "/queue", "Waiting tickets in call order", ["staff"],
+     [{"name": "service", "in": "query", "required": False, "schema": STR}], EMPTY_BODY, 200,
+     _obj({"tickets": {"type": "array", "items": TICKET_REF}})),
+    ("get", "/counters", "Counters and what they hold", ["staff"], [], EMPTY_BODY, 200,
+     _obj({"counters": {"type": "array", "items": {"$ref": "#/components/schemas/Counter"}}})),
+    ("post", "/counters/{counter_id}/open", "Take a counter", ["staff"], [COUNTER],
+     _obj({"services": {"type": "array", "items": STR}}), 200, WRAPPED_COUNTER),
+    ("post", "/counters/{counter_id}/close", "Leave a counter", ["staff"], [COUNTER], EMPTY_BODY, 200,
+     WRAPPED_COUNTER),
+    ("post", "/counters/{counter_id}/pause", "Pause a counter", ["staff"], [COUNTER],
+     _obj({"reason": STR}, ["reason"]), 200, WRAPPED_COUNTER),
+    ("post", "/counters/{counter_id}/resume", "Resume a counter", ["staff"], [COUNTER], EMPTY_BODY, 200,
+     WRAPPED_COUNTER),
+    ("post", "/counters/{counter_id}/call-next", "Call the next ticket (204 when nothing waits)", ["staff"],
+     [COUNTER], EMPTY_BODY, 200, WRAPPED_TICKET),
+    ("post", "/counters/{counter_id}/recall", "Announce the counter's ticket again", ["staff"], [COUNTER],
+     EMPTY_BODY, 200, WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/call", "Call a specific waiting ticket", ["staff"], [ID],
+     _obj({"counter": STR}, ["counter"]), 200, WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/start", "called -> serving", ["staff"], [ID], EMPTY_BODY, 200, WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/finish", "serving -> done", ["staff"], [ID], _obj({
+        "outcome": {"type": "string", "enum": ["resolved", "pending", "referred"]}, "result": STR,
+        "case_ref": STR, "notes": STR}, ["outcome"]), 200, WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/no-show", "called -> no_show", ["staff"], [ID], EMPTY_BODY, 200, WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/transfer", "Transfer to another service", ["staff"], [ID],
+     _obj({"service": STR, "notes": STR}, ["service"]), 200, WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/cancel", "waiting|called -> cancelled", ["staff"], [ID],
+     _obj({"reason": STR}), 200, WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/requeue", "no_show|cancelled -> waiting", ["supervisor"], [ID], EMPTY_BODY,
+     200, WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/return", "called -> waiting, same place", ["staff"], [ID], EMPTY_BODY, 200,
+     WRAPPED_TICKET),
+    ("post", "/tickets/{ticket_id}/priority", "Change the class of a waiting ticket", ["staff"], [ID],
+     _obj({"priority": {"type": "string", "enum": list(PRIORITY_CLASSES), "nullable": True}}, ["priority"]),
+     200, WRAPPED_TICKET),
+    ("get", "/appointments", "Today's open appointments for a document", ["kiosk", "staff"],
+     [{"name": "document", "in": "query", "required": True, "schema": STR}], EMPTY_BODY, 200,
+     _obj({"appointments": {"type": "array", "items": _obj({"id": STR, "service": STR, "starts_at": STR})}})),
+    ("get", "/board", "The last calls, newest first", ["display", "staff"],
+     [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}}], EMPTY_BODY, 200,
+     _obj({"calls": {"type": "array", "items": _obj({"seq": {"type": "integer"}, "code": STR, "counter": STR,
+                                                      "called_at": STR, "recall": {"type": "boolean"}})}})),
+    ("get", "/events", "Events after a seq, in order", ["display", "staff"],
+     [{"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+      {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
+                                                                       "maximum": 1000}}],
+     EMPTY_BODY, 200, _obj({"events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}})),
+    ("get", "/stats", "KPIs for a period", ["supervisor"],
+     [{"name": "from", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
+      {"name": "to", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}],
+     EMPTY_BODY, 200, _obj({"totals": _obj({}), "services": {"type": "array", "items": _obj({})}})),
+    ("get", "/openapi.json", "This document", [], [], EMPTY_BODY, 200, _obj({})),
+]
+
+ERROR_STATUSES = {"400": "Malformed request", "401": "No or bad credentials", "403": "Role not allowed",
+                  "404": "Unknown id", "409": "State conflict", "413": "Body over 64 KiB",
+                  "422": "Invalid field", "429": "Rate limited"}
+
+
+def openapi_document() -> dict:
+    paths: dict = {}
+    for method, path, summary, roles, params, body, status, schema in ROUTES:
+        operation = {
+            "summary": summary,
+            "responses": {str(status): {"description": "OK", "content": {"application/json": {"schema": schema}}}},
+        }
+        if roles:
+            operation["description"] = f"Roles: {', '.join(roles)}."
+            operation["security"] = [{"bearer": []}]
+        if params:
+            operation["parameters"] = params
+        if body is not None:
+            operation["requestBody"] = {"required": bool(body.get("required")),
+                                        "content": {"application/json": {"schema": body}}}
+        if path.endswith("call-next"):
+            operation["responses"]["204"] = {"description": "Nothing waits"}
+        for code, text in ERROR_STATUSES.items():
+            operation["responses"][code] = {"description": text, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"}}}}
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Turnero box API", "version": "1"},
+        "servers": [{"url": "/api/v1"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": _obj({"error": _obj({"code": STR, "message": STR}, ["code", "message"])}, ["error"]),
+                "Ticket": _obj({
+                    "id": STR, "public_id": STR, "code": STR, "number": {"type": "integer"}, "service": STR,
+                    "status": {"type": "string", "enum": ["waiting", "called", "serving", "done", "no_show",
+                                                          "transferred", "cancelled", "expired"]},
+                    "priority": {"type": "string", "nullable": True}, "channel": STR, "language": STR,
+                    "position": {"type": "integer", "nullable": True},
+                    "eta_minutes": {"type": "integer", "nullable": True}, "issued_at": STR,
+                    "called_at": NULLABLE_STR, "started_at": NULLABLE_STR, "finished_at": NULLABLE_STR,
+                    "counter": NULLABLE_STR, "status_url": STR, "print": _obj({"status": STR})}),
+                "Counter": _obj({"id": STR, "name": STR, "services": {"type": "array", "items": STR},
+                                 "state": {"type": "string", "enum": ["closed", "open", "paused"]},
+                                 "staff": NULLABLE_STR, "ticket": {"nullable": True, "allOf": [TICKET_REF]}}),
+                "Event": _obj({"seq": {"type": "integer"}, "id": STR, "type": STR, "at": STR, "data": _obj({})}),
+            },
+        },
+    }

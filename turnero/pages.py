@@ -1,0 +1,113 @@
+"""What every browser page shares: device pairing, the staff login, and page guards.
+
+A device page opened once with ``?device_token=`` keeps the token in an HttpOnly cookie and
+redirects to itself without it. Staff pages use the login form and a session.
+"""
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlencode, urlparse
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+
+from turnero.auth import DEVICE_COOKIE, box
+from turnero.errors import DomainError
+from turnero.i18n import translate
+
+COOKIE_YEARS = 5
+
+
+def device_page(*roles: str):
+    """Guard a page for paired devices of ``roles``; shows how to pair otherwise."""
+
+    def decorate(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            accounts, now = box().accounts, box().engine.clock()
+            token = request.args.get("device_token")
+            if token:
+                principal = accounts.authenticate(token, now)
+                if principal is None or principal.role not in roles:
+                    return render_template("pair.html", roles=roles), 401
+                rest = {key: value for key, value in request.args.items() if key != "device_token"}
+                response = redirect(request.path + ("?" + urlencode(rest) if rest else ""))
+                response.set_cookie(DEVICE_COOKIE, token, max_age=COOKIE_YEARS * 365 * 86400, httponly=True,
+                                    samesite="Lax", secure=request.is_secure)
+                return response
+            principal = accounts.authenticate(request.cookies.get(DEVICE_COOKIE), now)
+            if principal is None or principal.role not in roles:
+                return render_template("pair.html", roles=roles), 401
+            g.principal, g.from_cookie = principal, True
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def staff_page(*roles: str):
+    """Guard a page for logged-in staff holding one of ``roles`` (staff, supervisor, admin)."""
+
+    def decorate(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            principal = box().accounts.authenticate(session.get("token"), box().engine.clock())
+            if principal is None:
+                session.pop("token", None)
+                return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+            if not principal.has(*roles):
+                raise DomainError("forbidden", "Su rol no permite abrir esta página.", 403)
+            g.principal, g.from_cookie = principal, True
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def _safe_next(target: str | None) -> str:
+    parsed = urlparse(target or "")
+    if not target or parsed.scheme or parsed.netloc or not target.startswith("/"):
+        return "/counter"
+    return target
+
+
+pages = Blueprint("pages", __name__)
+
+
+@pages.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "POST":
+        try:
+            result = box().accounts.login(request.form.get("username", ""), request.form.get("password", ""))
+        except DomainError as exc:
+            error = exc.message
+        else:
+            session.clear()
+            session["token"] = result["token"]
+            session["username"] = result["user"]["username"]
+            return redirect(next_url)
+    return render_template("login.html", error=error, next_url=next_url), 401 if error else 200
+
+
+@pages.post("/logout")
+def logout():
+    token = session.pop("token", None)
+    if token:
+        box().accounts.logout(token)
+    session.clear()
+    return redirect(url_for("pages.login"))
+
+
+@pages.get("/")
+def index():
+    return render_template("index.html")
+
+
+def init_app(app, limiter):
+    app.register_blueprint(pages)
+    app.view_functions["pages.login"] = limiter.limit(
+        "10/minute", methods=["POST"], key_func=lambda: f"login:{request.remote_addr}")(login)
+    app.jinja_env.globals["t"] = translate

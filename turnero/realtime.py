@@ -1,0 +1,108 @@
+"""Socket.IO: rooms, and the one event path from committed rows to connected clients.
+
+The :class:`EventPump` reads committed events from the database in ``seq`` order and pushes each
+to its rooms, so a transition made by another thread, or by a CLI command in another process,
+reaches clients in order and exactly as stored. Rooms:
+
+- ``staff``: every event, staff view;
+- ``board`` and ``board:<SERVICE>``: displays (all services, or a filter), without personal data;
+- ``public:<public_id>``: the public status page of one ticket, public view only.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import request, session
+from flask_socketio import ConnectionRefusedError, SocketIO, join_room
+
+from turnero.auth import DEVICE_COOKIE
+from turnero.views import without_personal_data
+
+log = logging.getLogger(__name__)
+
+
+class EventPump:
+    POLL_SECONDS = 0.5  # picks up events committed by other processes (the CLI)
+
+    def __init__(self, engine, socketio: SocketIO):
+        self.engine = engine
+        self.socketio = socketio
+        self.last_seq = engine.last_seq()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        engine.store.on_commit(lambda events: self._wake.set())
+
+    def start(self):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="turnero-event-pump", daemon=True)
+            self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._wake.wait(self.POLL_SECONDS)
+            self._wake.clear()
+            try:
+                self.pump()
+            except Exception:  # a failed push must never stop the pump; clients catch up by seq
+                log.exception("event pump failed")
+
+    def pump(self) -> int:
+        """Push every committed event after ``last_seq``; returns how many were pushed."""
+        pushed = 0
+        while True:
+            events = self.engine.events_after(self.last_seq, 500)
+            if not events:
+                return pushed
+            for event in events:
+                self.publish(event)
+                self.last_seq = event["seq"]
+                pushed += 1
+
+    def publish(self, event: dict):
+        payload = self.engine.views.event(event)
+        self.socketio.emit(event["type"], payload, to="staff")
+        data = event["data"]
+        tickets = [data[key] for key in ("ticket", "from", "to") if isinstance(data.get(key), dict)]
+        board_rooms = ["board"] + sorted({f"board:{ticket['service']}" for ticket in tickets})
+        self.socketio.emit(event["type"], without_personal_data(payload), to=board_rooms)
+        if "ticket" in data and "public_id" in data["ticket"]:
+            self.socketio.emit("ticket.status", {"seq": event["seq"], "type": event["type"],
+                                                 "ticket": self.engine.views.public_ticket(data["ticket"])},
+                               to=f"public:{data['ticket']['public_id']}")
+
+
+def init_app(app, box) -> SocketIO:
+    """Bind a Socket.IO server to ``app`` (threading mode) and register its handlers."""
+    socketio = SocketIO()
+    socketio.init_app(app, async_mode="threading", manage_session=False)
+
+    @socketio.on("connect")
+    def on_connect(auth):
+        auth = auth if isinstance(auth, dict) else {}
+        token = auth.get("token") or session.get("token") or request.cookies.get(DEVICE_COOKIE)
+        principal = box.accounts.authenticate(token, box.engine.clock()) if token else None
+        if principal is None:
+            public_id = auth.get("public_id")
+            if isinstance(public_id, str) and public_id and len(public_id) < 64:
+                join_room(f"public:{public_id}")
+                return True
+            raise ConnectionRefusedError("unauthorized")
+        if principal.role == "display":
+            services = principal.get("services") or []
+            for room in ([f"board:{code}" for code in services] or ["board"]):
+                join_room(room)
+        elif principal.has("staff"):
+            join_room("staff")
+        else:
+            join_room("board")  # a kiosk sees queue changes like a display: no personal data
+        return True
+
+    return socketio

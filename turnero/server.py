@@ -1,0 +1,35 @@
+"""Serve the app with Gunicorn's threaded worker: production-grade, and it carries WebSocket.
+
+One worker process only: Socket.IO rooms and the event pump live in that process (Flask-SocketIO
+needs sticky sessions for more). Threads serve HTTP requests and hold WebSocket connections.
+"""
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+THREADS = 256
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, app_factory, options: dict):
+        self.app_factory = app_factory
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self.app_factory()
+
+
+def serve(app_factory, host: str, port: int, log_level: str = "info") -> None:
+    """Run until stopped. ``app_factory`` is called in the worker (threads and sockets start there)."""
+    _Gunicorn(app_factory, {
+        "bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread", "threads": THREADS,
+        "timeout": 0,  # WebSocket connections are long-lived; liveness is Socket.IO's ping
+        "graceful_timeout": 5, "keepalive": 30, "loglevel": log_level, "accesslog": None,
+        "errorlog": "-", "preload_app": False, "proc_name": "turnero",
+        "control_socket_disable": True,  # several boxes (and tests) may run on one machine
+    }).run()

@@ -1,0 +1,156 @@
+"""The sede's SQLite database: connections, durable settings, migrations, write transactions.
+
+Only this module opens the database. Every write goes through :meth:`Store.write`, one
+``BEGIN IMMEDIATE`` transaction, and events are appended inside it (``seq`` has no gaps because
+``INTEGER PRIMARY KEY`` rows are only ever appended, inside the writing transaction).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from turnero.migrations import MIGRATIONS
+
+DB_FILE = "turnero.db"
+
+
+class Transaction:
+    """A write transaction: the connection plus the events appended so far."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float):
+        self.conn = conn
+        self.now = now
+        self.events: list[dict] = []
+
+    def execute(self, sql: str, params=()):
+        return self.conn.execute(sql, params)
+
+    def one(self, sql: str, params=()):
+        return self.conn.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params=()):
+        return self.conn.execute(sql, params).fetchall()
+
+    def append_event(self, event_type: str, data: dict) -> dict:
+        event_id = str(uuid.uuid4())
+        cursor = self.conn.execute(
+            "INSERT INTO events (id, type, at, data) VALUES (?, ?, ?, ?)",
+            (event_id, event_type, self.now, json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
+        event = {"seq": cursor.lastrowid, "id": event_id, "type": event_type, "at": self.now, "data": data}
+        self.events.append(event)
+        return event
+
+
+class Store:
+    """One SQLite file in WAL mode; one connection per thread."""
+
+    def __init__(self, path: str | Path, clock=time.time):
+        self.path = Path(path)
+        self.clock = clock
+        self._local = threading.local()
+        self._listeners = []
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self.migrate()
+
+    @classmethod
+    def in_data_dir(cls, data_dir, clock=time.time) -> "Store":
+        return cls(Path(data_dir) / DB_FILE, clock)
+
+    def connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before the client hears "201 Created" (power-cut safe).
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    def close(self):
+        with self._conns_lock:
+            for conn in self._all_conns:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all_conns.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def write(self):
+        """One atomic ``BEGIN IMMEDIATE`` transaction; listeners hear its events after commit."""
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        tx = Transaction(conn, self.clock())
+        try:
+            yield tx
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        if tx.events:
+            for listener in list(self._listeners):
+                listener(tx.events)
+
+    def read(self, sql: str, params=()):
+        return self.connect().execute(sql, params).fetchall()
+
+    def read_one(self, sql: str, params=()):
+        return self.connect().execute(sql, params).fetchone()
+
+    def on_commit(self, listener):
+        """Call ``listener(events)`` after each commit that appended events (in this process)."""
+        self._listeners.append(listener)
+
+    def migrate(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+            for number, script in enumerate(MIGRATIONS, start=1):
+                if number > version:
+                    for statement in script.split(";\n"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("UPDATE schema_version SET version = ?", (number,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        return self.read_one("SELECT version FROM schema_version")[0]
+
+    def check_writable(self):
+        """Raise ``sqlite3.Error`` when the database cannot be written (disk full, read-only)."""
+        with self.write() as tx:
+            tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
+
+    def get_kv(self, key: str, default=None):
+        row = self.read_one("SELECT value FROM kv WHERE key = ?", (key,))
+        return row[0] if row else default
+
+    def backup_to(self, target: str | Path):
+        """Copy the database with SQLite's online backup API (safe while the box serves)."""
+        dest = sqlite3.connect(target)
+        try:
+            self.connect().backup(dest)
+        finally:
+            dest.close()

@@ -1,0 +1,116 @@
+"""How tickets, counters, attentions and calls look to each audience.
+
+Three views of a ticket: ``staff`` (everything), ``display`` (no document, name or notes) and
+``public`` (code, status, position, wait and counter only). Personal fields are left out, never
+masked, so what leaves for a display or the public cannot carry them.
+"""
+from __future__ import annotations
+
+PERSONAL_FIELDS = ("document", "name", "notes")
+# Also kept from displays: who served and the case number are nobody's business in the hall.
+DISPLAY_HIDDEN = PERSONAL_FIELDS + ("staff", "case_ref")
+
+
+class Views:
+    def __init__(self, settings, clock):
+        self.settings = settings
+        self.clock = clock
+
+    def service_label(self, code: str, language: str = "es") -> str:
+        service = self.settings.services.get(code)
+        if service is None:
+            return code
+        if service.discreet:
+            return service.neutral_label.get(language) or service.neutral_label.get("es", "Atención")
+        return service.name(language)
+
+    def counter_name(self, counter_id: str | None) -> str | None:
+        if counter_id is None:
+            return None
+        counter = self.settings.counters.get(counter_id)
+        return counter.name if counter else counter_id
+
+    def status_url(self, public_id: str) -> str:
+        return f"{self.settings.sede['public_base_url'].rstrip('/')}/t/{public_id}"
+
+    def ticket(self, row, position: int | None = None, eta_minutes: int | None = None) -> dict:
+        """The staff view of a ticket row (see SPEC.md, ticket object)."""
+        t = self.clock.rfc3339
+        document = None
+        if row["document_type"]:
+            document = {"type": row["document_type"], "number": row["document_number"]}
+        return {
+            "id": row["id"],
+            "public_id": row["public_id"],
+            "code": row["code"],
+            "number": row["number"],
+            "service": row["service"],
+            "service_label": self.service_label(row["service"], row["language"]),
+            "status": row["status"],
+            "priority": row["priority"],
+            "channel": row["channel"],
+            "language": row["language"],
+            "position": position if row["status"] == "waiting" else None,
+            "eta_minutes": eta_minutes if row["status"] == "waiting" else None,
+            "issued_at": t(row["issued_at"]),
+            "called_at": t(row["called_at"]),
+            "started_at": t(row["started_at"]),
+            "finished_at": t(row["finished_at"]),
+            "counter": row["counter"],
+            "counter_name": self.counter_name(row["counter"]),
+            "staff": row["staff"],
+            "recalls": row["recalls"],
+            "appointment": row["appointment_id"],
+            "appointment_at": t(row["appointment_at"]),
+            "transferred_from": row["transferred_from"],
+            "status_url": self.status_url(row["public_id"]),
+            "print": {"status": row["print_status"]},
+            "document": document,
+            "name": row["name"],
+        }
+
+    def public_ticket(self, staff_view: dict) -> dict:
+        keep = ("code", "service_label", "status", "position", "eta_minutes", "counter", "counter_name",
+                "language", "issued_at", "called_at")
+        return {key: staff_view[key] for key in keep}
+
+    def attention(self, row) -> dict:
+        t = self.clock.rfc3339
+        return {
+            "ticket_id": row["ticket_id"], "service": row["service"], "counter": row["counter"],
+            "staff": row["staff"], "priority": row["priority"], "issued_at": t(row["issued_at"]),
+            "called_at": t(row["called_at"]), "started_at": t(row["started_at"]),
+            "ended_at": t(row["ended_at"]), "wait_seconds": row["wait_seconds"],
+            "service_seconds": row["service_seconds"], "outcome": row["outcome"], "result": row["result"],
+            "case_ref": row["case_ref"], "notes": row["notes"],
+        }
+
+    def counter(self, counter, state_row, ticket: dict | None) -> dict:
+        services = list(counter.services)
+        if state_row is not None and state_row["services"]:
+            import json
+
+            services = json.loads(state_row["services"])
+        state = state_row["state"] if state_row is not None else "closed"
+        return {
+            "id": counter.id, "name": counter.name, "spoken_name": counter.spoken_name,
+            "services": services, "state": state,
+            "staff": state_row["staff"] if state_row is not None and state != "closed" else None,
+            "pause_reason": state_row["pause_reason"] if state_row is not None and state == "paused" else None,
+            "since": self.clock.rfc3339(state_row["since"]) if state_row is not None else None,
+            "ticket": ticket,
+        }
+
+    def event(self, event: dict) -> dict:
+        return {"seq": event["seq"], "id": event["id"], "type": event["type"],
+                "at": self.clock.rfc3339(event["at"]), "data": event["data"]}
+
+
+def without_personal_data(value):
+    """A copy of a payload with the fields of DISPLAY_HIDDEN left out at every depth."""
+    if isinstance(value, dict):
+        return {key: without_personal_data(item) for key, item in value.items()
+                if key not in DISPLAY_HIDDEN}
+    if isinstance(value, list):
+        return [without_personal_data(item) for item in value]
+    return value
