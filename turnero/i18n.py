@@ -1,7 +1,7 @@
 """Message catalogs for every page: Spanish first, then the other languages of the sede.
 
-Catalogs are flat JSON files in ``turnero/locale/<lang>.json`` (key -> text, ``{name}``
-placeholders). Spanish is complete by rule; another language may lack a key, and then the
+Catalogs are flat JSON files in ``turnero/locale/<lang>/<area>.json`` (key -> text, ``{name}``
+placeholders; keys start with the area, e.g. ``kiosk.``), merged per language. Spanish is complete by rule; another language may lack a key, and then the
 Spanish text is shown and :func:`missing` lists the key, so a translation is never invented.
 Babel/CLDR has no Shipibo-Konibo locale, which is why this is a small lookup and not gettext.
 """
@@ -19,10 +19,12 @@ LANGUAGE_NAMES = {"es": "Español", "qu": "Runasimi (Quechua)", "ay": "Aymar aru
 
 @lru_cache(maxsize=None)
 def catalog(language: str) -> dict:
-    path = LOCALE_DIR / f"{language}.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    merged: dict = {}
+    folder = LOCALE_DIR / language
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            merged.update(json.loads(path.read_text(encoding="utf-8")))
+    return merged
 
 
 def translate(key: str, language: str = DEFAULT, **params) -> str:
