@@ -164,13 +164,37 @@ class Api:
         return self.client.post(f"/api/v1{path}", json=body if body is not None else {}, headers=headers, **kwargs)
 
 
+_PASSWORD_HASH = []
+
+
+def add_users_fast(store, users=USERS) -> dict:
+    """Create users with one precomputed Argon2 hash and open a session for each (login itself is
+    tested in test_api); returns username -> bearer token."""
+    import secrets
+
+    from argon2 import PasswordHasher
+
+    from turnero.accounts import token_hash
+
+    if not _PASSWORD_HASH:
+        _PASSWORD_HASH.append(PasswordHasher().hash(PASSWORD))
+    out = {}
+    with store.write() as tx:
+        for username, role in users.items():
+            cursor = tx.execute("INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                                (username, role, _PASSWORD_HASH[0], tx.now))
+            token = secrets.token_urlsafe(32)
+            tx.execute("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                       (token_hash(token), cursor.lastrowid, tx.now, tx.now + 12 * 3600))
+            out[username] = token
+    return out
+
+
 @pytest.fixture
 def tokens(app) -> dict:
-    accounts = app.extensions["turnero"].accounts
-    out = {}
-    for username, role in USERS.items():
-        accounts.add_user(username, role, PASSWORD)
-        out[username] = accounts.login(username, PASSWORD)["token"]
+    box = app.extensions["turnero"]
+    accounts = box.accounts
+    out = add_users_fast(box.store)
     out["kiosk"] = accounts.add_device("kiosco-1", "kiosk")
     out["display"] = accounts.add_device("pantalla-1", "display")
     out["display_vic"] = accounts.add_device("pantalla-vic", "display", ["VIC"])
@@ -202,8 +226,7 @@ class LiveBox:
     def prepare(self, users=USERS, devices=(("kiosco-1", "kiosk", []), ("pantalla-1", "display", []))):
         store = Store.in_data_dir(self.data_dir)
         accounts = Accounts(store)
-        for username, role in users.items():
-            accounts.add_user(username, role, PASSWORD)
+        self.tokens.update(add_users_fast(store, users))
         for name, role, services in devices:
             self.tokens[name] = accounts.add_device(name, role, services)
         store.close()
@@ -226,8 +249,6 @@ class LiveBox:
                 time.sleep(0.1)
         else:
             raise RuntimeError("turnero run did not answer in time")
-        for username in USERS:
-            self.tokens.setdefault(username, self.login(username))
         return self
 
     def login(self, username: str) -> str:

@@ -569,12 +569,12 @@ class Engine:
         if row["status"] not in ALLOWED_FROM[action]:
             where = f" por {self.views.counter_name(row['counter'])}" if row["status"] in OPEN_STATES else ""
             raise conflict("wrong_state", f"El turno {row['code']} está {STATE_LABELS[row['status']]}{where}.",
-                           status=row["status"])
+                           current_status=row["status"])
         return row
 
     def _emit_ticket(self, tx, ticket_id, event_type, attention=None, **extra) -> dict:
         ticket = self._ticket_view(tx.conn, self._row(tx, ticket_id))
-        data = {"ticket": ticket, **{key: value for key, value in extra.items() if value is not None}}
+        data = {"ticket": ticket, **extra}
         if attention is not None:
             data["attention"] = attention
         tx.append_event(event_type, data)
