@@ -1,0 +1,110 @@
+"""The `turnero` command, run as a real process."""
+import os
+import sqlite3
+import subprocess
+import sys
+import tarfile
+
+import requests
+
+from tests.conftest import LiveBox, write_sede
+from turnero.accounts import Accounts
+from turnero.store import Store
+
+
+def turnero(*args, stdin=None, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "turnero.cli", *args], input=stdin, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=60)
+
+
+def test_help_lists_commands():
+    result = turnero("--help")
+    assert result.returncode == 0
+    for command in ("run", "demo", "user", "device", "backup", "close-day", "sync"):
+        assert command in result.stdout
+
+
+def test_user_add_with_password_stdin_and_login(tmp_path):
+    data_dir = write_sede(tmp_path / "d")
+    result = turnero("user", "add", "carla", "--role", "supervisor", "--password-stdin", "--data-dir",
+                     str(data_dir), stdin="una clave larga\n")
+    assert result.returncode == 0, result.stderr
+    accounts = Accounts(Store.in_data_dir(data_dir))
+    assert accounts.login("carla", "una clave larga")["user"]["role"] == "supervisor"  # newline not kept
+
+
+def test_user_add_errors_are_one_line(tmp_path):
+    data_dir = write_sede(tmp_path / "d")
+    args = ("user", "add", "carla", "--role", "staff", "--password-stdin", "--data-dir", str(data_dir))
+    assert turnero(*args, stdin="una clave larga\n").returncode == 0
+    again = turnero(*args, stdin="una clave larga\n")
+    assert again.returncode == 1
+    assert again.stderr.strip().count("\n") == 0 and "ya existe" in again.stderr
+    short = turnero("user", "add", "dani", "--role", "staff", "--password-stdin", "--data-dir", str(data_dir),
+                    stdin="corta\n")
+    assert short.returncode == 1 and "Traceback" not in short.stderr
+    bad_role = turnero("user", "add", "dani", "--role", "jefe", "--password-stdin", "--data-dir", str(data_dir))
+    assert bad_role.returncode == 2  # argparse usage error
+
+
+def test_device_add_prints_token_last_and_it_works(tmp_path):
+    data_dir = write_sede(tmp_path / "d")
+    result = turnero("device", "add", "pantalla-sala", "--role", "display", "--services", "ORI,PEN",
+                     env={"TURNERO_DATA_DIR": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    principal = Accounts(Store.in_data_dir(data_dir)).authenticate(token, 0)
+    assert principal["role"] == "display" and principal["services"] == ["ORI", "PEN"]
+    stored = sqlite3.connect(data_dir / "turnero.db").execute("SELECT token_hash FROM devices").fetchone()[0]
+    assert token not in stored  # only the hash is kept
+    unknown = turnero("device", "add", "p2", "--role", "display", "--services", "XXX", "--data-dir", str(data_dir))
+    assert unknown.returncode == 1 and "unknown service" in unknown.stderr
+
+
+def test_default_data_dir_is_cwd_turnero_data(tmp_path):
+    write_sede(tmp_path / "turnero-data")
+    env = {k: v for k, v in os.environ.items() if k != "TURNERO_DATA_DIR"}
+    result = subprocess.run([sys.executable, "-m", "turnero.cli", "close-day"], capture_output=True, text=True,
+                            cwd=tmp_path, env={**env, "PYTHONPATH": os.getcwd()}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "turnero-data" / "turnero.db").exists()
+
+
+def test_bad_config_stops_with_one_line(tmp_path):
+    data_dir = write_sede(tmp_path / "d", **{'prefix = "B"': 'prefix = "A"'})
+    result = turnero("run", "--data-dir", str(data_dir), "--port", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "sede.toml" in result.stderr and "prefix" in result.stderr
+    missing = turnero("close-day", "--data-dir", str(tmp_path / "nothing"))
+    assert missing.returncode == 1 and "file not found" in missing.stderr
+
+
+def test_backup_is_a_consistent_archive(tmp_path, engine, data_dir):
+    for _ in range(3):
+        engine.issue("ORI")
+    target = tmp_path / "backup.tar.gz"
+    result = turnero("backup", str(target), "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(target) as archive:
+        assert {"turnero.db", "sede.toml"} <= set(archive.getnames())
+        archive.extractall(tmp_path / "restored", filter="data")
+    db = sqlite3.connect(tmp_path / "restored" / "turnero.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 3
+    again = turnero("backup", str(target), "--data-dir", str(data_dir))
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_close_day_while_the_server_runs(tmp_path):
+    box = LiveBox(write_sede(tmp_path / "d")).prepare().start()
+    try:
+        ticket = box.call("POST", "/tickets", json={"service": "ORI"}).json()
+        result = turnero("close-day", "--data-dir", str(box.data_dir))
+        assert result.returncode == 0 and "1 ticket" in result.stdout
+        assert box.call("GET", f"/tickets/{ticket['id']}").json()["status"] == "expired"
+        events = box.call("GET", "/events?after=0").json()["events"]
+        assert [e["type"] for e in events] == ["ticket.issued", "ticket.expired"]
+        assert requests.get(box.url + "/healthz", timeout=5).json()["db"] == "ok"
+    finally:
+        box.stop()
