@@ -34,6 +34,7 @@ ALLOWED_FROM = {
     "requeue": ("no_show", "cancelled"), "return": ("called",), "priority": ("waiting",),
 }
 MAX_NOTE = 2000
+ORDER_COLUMNS = "id, service, priority, appointment_at, queued_at, number"
 MAX_SHORT = 120
 
 
@@ -77,7 +78,7 @@ class Engine:
         conn = self.store.connect()
         out = []
         for code in codes:
-            ordered = self._ordered_waiting(conn, code, self.clock())
+            ordered = self._ordered_waiting(conn, code, self.clock(), "*")
             eta_step = self._eta_step_seconds(conn, code)
             for index, row in enumerate(ordered):
                 out.append(self.views.ticket(row, index + 1, _eta(index, eta_step)))
@@ -235,13 +236,13 @@ class Engine:
             state = self._take_counter(tx, counter_id, staff, for_call=True)
             services = json.loads(state["services"])
             placeholders = ",".join("?" * len(services))
-            waiting = tx.all(f"SELECT * FROM tickets WHERE status = 'waiting' AND service IN ({placeholders})",
-                             services) if services else []
+            waiting = tx.all(f"SELECT {ORDER_COLUMNS} FROM tickets WHERE status = 'waiting' AND service IN"
+                             f" ({placeholders})", services) if services else []
             chosen = ordering.pick_next(waiting, self.settings.services, tx.now,
                                         state["preferential_streak"], self.settings.sede["preferential_streak"])
             if chosen is None:
                 return None
-            return self._call(tx, chosen, counter_id, staff)
+            return self._call(tx, self._row(tx, chosen["id"]), counter_id, staff)
 
     def call(self, ticket_id: str, counter_id: str, staff: str) -> dict:
         """Call a specific waiting ticket to a counter. Errors as call_next, plus wrong_state."""
@@ -348,7 +349,7 @@ class Engine:
                 " FROM tickets WHERE id = ?", (new_id, service, ticket_id))
             old = self._ticket_view(tx.conn, self._row(tx, ticket_id))
             new = self._ticket_view(tx.conn, self._row(tx, new_id))
-            data = {"ticket": new, "from": old, "to": new}
+            data = {"ticket": new, "from": old, "to": new, "by": staff, "notes": notes}
             if attention is not None:
                 data["attention"] = attention
             tx.append_event("ticket.transferred", data)
@@ -363,14 +364,15 @@ class Engine:
                        (tx.now, reason, ticket_id))
             return self._emit_ticket(tx, ticket_id, "ticket.cancelled", reason=reason, by=staff)
 
-    def requeue(self, ticket_id: str, staff: str) -> dict:
+    def requeue(self, ticket_id: str, staff: str, reason: str | None = None) -> dict:
         """no_show|cancelled -> waiting, at the back of its class (it re-enters the queue now)."""
+        _check_text("reason", reason, MAX_SHORT)
         with self.store.write() as tx:
             self._ticket_for(tx, ticket_id, "requeue")
             tx.execute("UPDATE tickets SET status = 'waiting', queued_at = ?, called_at = NULL, started_at = NULL,"
                        " finished_at = NULL, counter = NULL, staff = NULL, cancel_reason = NULL WHERE id = ?",
                        (tx.now, ticket_id))
-            return self._emit_ticket(tx, ticket_id, "ticket.requeued", by=staff)
+            return self._emit_ticket(tx, ticket_id, "ticket.requeued", by=staff, reason=reason)
 
     def return_to_queue(self, ticket_id: str, staff: str) -> dict:
         """called -> waiting, back in its original place (``queued_at`` is kept)."""
@@ -389,18 +391,24 @@ class Engine:
             tx.execute("UPDATE tickets SET priority = ? WHERE id = ?", (priority, ticket_id))
             return self._emit_ticket(tx, ticket_id, "ticket.priority_changed", previous=row["priority"], by=staff)
 
-    def close_day(self, through_day: str | None = None) -> int:
+    def close_day(self, through_day: str | None = None, by: str | None = None, reason: str | None = None) -> int:
         """Expire waiting and called tickets of service days up to ``through_day`` (default today).
 
-        Returns how many tickets expired. Serving tickets are left to be finished.
+        Returns how many tickets expired. Serving tickets are left to be finished. When a person
+        closes the day (``by``), each expiry carries who and why, and one ``day.closed`` event
+        records the act itself even when nothing was left to expire (the audit trail).
         """
+        _check_text("reason", reason, MAX_SHORT)
+        audit = {"by": by, "reason": reason} if by is not None else {}
         with self.store.write() as tx:
             day = through_day or self.clock.service_day(tx.now)
             rows = tx.all("SELECT id FROM tickets WHERE status IN ('waiting', 'called') AND service_day <= ? "
                           "ORDER BY issued_at", (day,))
             for row in rows:
                 tx.execute("UPDATE tickets SET status = 'expired', finished_at = ? WHERE id = ?", (tx.now, row["id"]))
-                self._emit_ticket(tx, row["id"], "ticket.expired")
+                self._emit_ticket(tx, row["id"], "ticket.expired", **audit)
+            if by is not None:
+                tx.append_event("day.closed", {"service_day": day, "expired": len(rows), **audit})
             return len(rows)
 
     def roll_over(self) -> int:
@@ -599,8 +607,10 @@ class Engine:
         index = next((i for i, other in enumerate(ordered) if other["id"] == row["id"]), 0)
         return self.views.ticket(row, index + 1, _eta(index, self._eta_step_seconds(conn, row["service"])))
 
-    def _ordered_waiting(self, conn, service, now):
-        rows = conn.execute("SELECT * FROM tickets WHERE status = 'waiting' AND service = ?", (service,)).fetchall()
+    def _ordered_waiting(self, conn, service, now, columns=ORDER_COLUMNS):
+        # Only the ordering columns by default: positions are computed on every transition.
+        rows = conn.execute(f"SELECT {columns} FROM tickets WHERE status = 'waiting' AND service = ?",
+                            (service,)).fetchall()
         return ordering.queue_order(rows, self.settings.services, now)
 
     def _eta_step_seconds(self, conn, service) -> float | None:

@@ -1,0 +1,231 @@
+"""Benchmarks of the box over HTTP on loopback, against a real `turnero run` (Gunicorn, threads).
+
+Prints its figures; asserts nothing about time (the machines are shared and noisy).
+
+    .venv/bin/python bench/bench_box.py [--seconds 30] [--quick]
+
+1. latency: issue a ticket, and call next (sequential, keep-alive): median and p99;
+2. throughput: 16 counters calling next + 2 kiosks issuing, concurrently (processes), for N s:
+   transitions/s, duplicate calls, seq gaps;
+3. fan-out: one call reaching 50 connected Socket.IO clients: p50/p99 delivery latency;
+4. memory: server RSS after a 5,000-ticket day with 50 clients connected.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.conftest import SEDE_TOML, USERS, LiveBox, write_sede  # noqa: E402
+
+COUNTERS = 16
+BENCH_SEDE = SEDE_TOML.replace("[printer]", "".join(
+    f'[[counters]]\nid = "b{i}"\nname = "Banco {i}"\nservices = ["ORI", "PEN"]\n\n' for i in range(COUNTERS))
+    + '[[services]]\ncode = "FAN"\nprefix = "F"\nnames = { es = "Difusión" }\n\n'
+    + '[[counters]]\nid = "fan"\nname = "Ventanilla F"\nservices = ["FAN"]\n\n[printer]').replace("[sede]", "[sede]\nsession_hours = 72")
+CLERKS = {f"clerk{i}": "staff" for i in range(COUNTERS)}
+
+
+def pct(values, share):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def fmt_ms(values):
+    return f"median {statistics.median(values) * 1000:.2f} ms, p99 {pct(values, 0.99) * 1000:.2f} ms (n={len(values)})"
+
+
+def start_box(root: Path) -> LiveBox:
+    box = LiveBox(write_sede(root / "data", BENCH_SEDE)).prepare(
+        users={**USERS, **CLERKS}, devices=(("kiosco-1", "kiosk", []), ("kiosco-2", "kiosk", []),
+                                            ("pantalla-1", "display", []))).start()
+    # kiosks are rate limited per device (30/min by default); the bench issues as staff instead
+    return box
+
+
+def latency(box: LiveBox, n: int):
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {box.tokens['ana']}"}
+    for _ in range(50):  # warm-up
+        http.post(f"{box.url}/api/v1/tickets", json={"service": "PEN"}, headers=headers)
+    issue, call = [], []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = http.post(f"{box.url}/api/v1/tickets", json={"service": "ORI"}, headers=headers)
+        issue.append(time.perf_counter() - started)
+        assert response.status_code == 201, response.text
+    clerk = {"Authorization": f"Bearer {box.tokens['beto']}"}
+    for _ in range(n):
+        started = time.perf_counter()
+        response = http.post(f"{box.url}/api/v1/counters/v2/call-next", headers=clerk)
+        call.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text
+        http.post(f"{box.url}/api/v1/tickets/{response.json()['ticket']['id']}/no-show", headers=clerk)
+    print(f"issue ticket:   {fmt_ms(issue)}")
+    print(f"call next:      {fmt_ms(call)}")
+
+
+def _counter_worker(url, token, counter, seconds, out):
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.time() + seconds
+    called, transitions, errors = [], 0, 0
+    while time.time() < deadline:
+        response = http.post(f"{url}/api/v1/counters/{counter}/call-next", headers=headers)
+        if response.status_code == 204:
+            time.sleep(0.005)
+            continue
+        if response.status_code != 200:
+            errors += 1
+            continue
+        ticket = response.json()["ticket"]["id"]
+        called.append(ticket)
+        done = http.post(f"{url}/api/v1/tickets/{ticket}/no-show", headers=headers)
+        transitions += 1 + (done.status_code == 200)
+        errors += done.status_code != 200
+    out.put(("counter", called, transitions, errors))
+
+
+def _kiosk_worker(url, token, seconds, out):
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.time() + seconds
+    issued, errors = 0, 0
+    while time.time() < deadline:
+        response = http.post(f"{url}/api/v1/tickets", json={"service": "ORI"}, headers=headers)
+        if response.status_code == 201:
+            issued += 1
+        else:
+            errors += 1
+    out.put(("kiosk", [], issued, errors))
+
+
+def throughput(box: LiveBox, seconds: int):
+    queue = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_counter_worker, args=(box.url, box.tokens[f"clerk{i}"], f"b{i}",
+                                                                   seconds, queue)) for i in range(COUNTERS)]
+    procs += [multiprocessing.Process(target=_kiosk_worker, args=(box.url, box.tokens[name], seconds, queue))
+              for name in ("sofia", "root")]
+    before = box.call("GET", "/events?after=0&limit=1").json()["last_seq"]
+    started = time.time()
+    for proc in procs:
+        proc.start()
+    results = [queue.get(timeout=seconds + 60) for _ in procs]
+    for proc in procs:
+        proc.join()
+    elapsed = time.time() - started
+    called = [ticket for kind, tickets, _, _ in results for ticket in tickets]
+    transitions = sum(count for _, _, count, _ in results)
+    errors = sum(err for _, _, _, err in results)
+    seqs, after = [], before
+    while True:
+        page = box.call("GET", f"/events?after={after}&limit=1000").json()["events"]
+        if not page:
+            break
+        seqs += [event["seq"] for event in page]
+        after = page[-1]["seq"]
+    gaps = sum(1 for a, b in zip(seqs, seqs[1:]) if b != a + 1)
+    print(f"throughput:     {transitions / elapsed:.0f} transitions/s over {elapsed:.1f} s "
+          f"({COUNTERS} counters + 2 kiosks, processes); duplicate calls: {len(called) - len(set(called))}; "
+          f"seq gaps: {gaps}; errors: {errors}; events: {len(seqs)}")
+
+
+def fanout(box: LiveBox, clients: int, calls: int):
+    import socketio
+
+    received = {}
+    lock = threading.Lock()
+    sockets = []
+    for index in range(clients):
+        client = socketio.Client(reconnection=False)
+
+        def on_called(data, index=index):
+            now = time.perf_counter()
+            with lock:
+                received.setdefault(data["data"]["ticket"]["id"], []).append(now)
+
+        client.on("ticket.called", on_called)
+        client.connect(box.url, auth={"token": box.tokens["pantalla-1"]}, transports=["websocket"], wait_timeout=10)
+        sockets.append(client)
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {box.tokens['beto']}"}
+    latencies = []
+    for _ in range(calls):
+        http.post(f"{box.url}/api/v1/tickets", json={"service": "FAN"}, headers=headers)
+        started = time.perf_counter()
+        response = http.post(f"{box.url}/api/v1/counters/fan/call-next", headers=headers)
+        ticket = response.json()["ticket"]["id"]
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            with lock:
+                if len(received.get(ticket, [])) == clients:
+                    break
+            time.sleep(0.001)
+        latencies += [stamp - started for stamp in received.get(ticket, [])]
+        http.post(f"{box.url}/api/v1/tickets/{ticket}/no-show", headers=headers)
+    expected = clients * calls
+    print(f"fan-out:        call -> {clients} Socket.IO clients: {fmt_ms(latencies)}; "
+          f"delivered {len(latencies)}/{expected}")
+    return sockets
+
+
+def rss_mb(pid: int) -> float:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for proc in [pid, *map(int, children)]:
+        for line in Path(f"/proc/{proc}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def memory(box: LiveBox, sockets, tickets: int):
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {box.tokens['ana']}"}
+    clerk = {"Authorization": f"Bearer {box.tokens['beto']}"}
+    have = box.call("GET", "/events?after=0&limit=1").json()["last_seq"]
+    for index in range(tickets):
+        http.post(f"{box.url}/api/v1/tickets", json={"service": "ORI" if index % 2 else "PEN"}, headers=headers)
+    while True:
+        response = http.post(f"{box.url}/api/v1/counters/v1/call-next", headers=clerk)
+        if response.status_code != 200:
+            break
+        ticket = response.json()["ticket"]["id"]
+        http.post(f"{box.url}/api/v1/tickets/{ticket}/start", headers=clerk)
+        http.post(f"{box.url}/api/v1/tickets/{ticket}/finish", json={"outcome": "resolved"}, headers=clerk)
+    connected = sum(1 for s in sockets if s.connected)
+    worker_and_master = rss_mb(box.process.pid)
+    print(f"memory:         RSS {worker_and_master:.0f} MB (Gunicorn master + worker) after a {tickets}-ticket day "
+          f"served, {connected} Socket.IO clients connected; events before: {have}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
+    args = parser.parse_args()
+    n, seconds, clients, tickets = (200, 5, 10, 500) if args.quick else (1000, args.seconds, 50, 5000)
+    with tempfile.TemporaryDirectory() as root:
+        box = start_box(Path(root))
+        try:
+            latency(box, n)
+            throughput(box, seconds)
+            box.call("POST", "/counters/v1/close", token_name="ana")
+            sockets = fanout(box, clients, 100 if not args.quick else 20)
+            memory(box, sockets, tickets)
+            for sock in sockets:
+                sock.disconnect()
+        finally:
+            box.stop()
+
+
+if __name__ == "__main__":
+    main()
