@@ -76,3 +76,26 @@ def test_position_follows_call_order(engine, clock):
     assert pref["position"] == 1
     assert engine.get_ticket(normal["id"])["position"] == 2
     assert engine.public_ticket(normal["public_id"])["position"] == 2
+
+
+def test_sql_position_agrees_with_the_python_order(engine, clock):
+    """ordering.position (SQL) and ordering.queue_order (Python) are one rule written twice."""
+    import random
+
+    rng = random.Random(7)
+    for index in range(6):
+        engine.upsert_appointment({"id": f"c{index}", "service": "ORI", "status": "booked",
+                                   "starts_at": f"2026-11-25T{9 + index // 2:02d}:{(index % 2) * 30:02d}:00-05:00"})
+    appointments = [f"c{index}" for index in range(6)]
+    for _ in range(40):
+        clock.advance(rng.choice([0, 0, 1, 30]))  # ties in time are part of the test
+        if appointments and rng.random() < 0.2:
+            engine.issue(None, appointment=appointments.pop())
+        else:
+            engine.issue("ORI", priority=rng.choice([None, None, "gestante", "urgente", "adulto_mayor"]),
+                         channel="staff")
+    for moment in ("10:00", "10:20", "10:50", "11:40"):
+        clock.set(datetime.fromisoformat(f"2026-11-25T{moment}:00-05:00"))
+        listed = engine.queue("ORI")
+        assert [t["position"] for t in listed] == list(range(1, len(listed) + 1))
+        assert [engine.get_ticket(t["id"])["position"] for t in listed] == list(range(1, len(listed) + 1))

@@ -544,7 +544,12 @@ class Engine:
         if service not in self.settings.services:
             raise invalid("unknown_service", f"Servicio desconocido: {service!r}.")
         document = validate_document(appointment.get("document")) if appointment.get("document") else None
-        starts = self.clock.parse(appointment["starts_at"])
+        try:
+            starts = self.clock.parse(appointment["starts_at"])
+        except (KeyError, TypeError, ValueError):
+            raise invalid("invalid_appointment", f"Hora de cita inválida: {appointment.get('starts_at')!r}.") from None
+        if appointment.get("status", "booked") not in ("booked", "cancelled") or not appointment.get("id"):
+            raise invalid("invalid_appointment", "La cita necesita un id y un estado booked o cancelled.")
         with self.store.write() as tx:
             tx.execute(
                 "INSERT INTO appointments (id, service, starts_at, document_type, document_number, name, status,"
@@ -603,9 +608,8 @@ class Engine:
     def _ticket_view(self, conn, row) -> dict:
         if row["status"] != "waiting":
             return self.views.ticket(row)
-        ordered = self._ordered_waiting(conn, row["service"], self.clock())
-        index = next((i for i, other in enumerate(ordered) if other["id"] == row["id"]), 0)
-        return self.views.ticket(row, index + 1, _eta(index, self._eta_step_seconds(conn, row["service"])))
+        place = ordering.position(conn, row, self.settings.services[row["service"]], self.clock())
+        return self.views.ticket(row, place, _eta(place - 1, self._eta_step_seconds(conn, row["service"])))
 
     def _ordered_waiting(self, conn, service, now, columns=ORDER_COLUMNS):
         # Only the ordering columns by default: positions are computed on every transition.

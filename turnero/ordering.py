@@ -39,6 +39,22 @@ def queue_order(waiting, services: dict, now: float) -> list:
     return sorted(waiting, key=lambda ticket: sort_key(ticket, services, now))
 
 
+def position(conn, ticket, service, now: float) -> int:
+    """1-based place of a waiting ``ticket`` in its service's queue: the same order as
+    :func:`sort_key`, counted in SQL so a long queue costs no Python sorting."""
+    early = service.appointment_early_minutes * 60
+    late = service.appointment_late_minutes * 60
+    tier_sql = ("CASE WHEN appointment_at IS NOT NULL AND ? BETWEEN appointment_at - ? AND appointment_at + ?"
+                " THEN 0 WHEN priority = 'urgente' THEN 1 WHEN priority IS NOT NULL THEN 2 ELSE 3 END")
+    first_sql = f"CASE WHEN ({tier_sql}) = 0 THEN appointment_at ELSE queued_at END"
+    window = (now, early, late)
+    ahead = conn.execute(
+        f"SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ? AND id != ? AND"
+        f" (({tier_sql}), ({first_sql}), queued_at, number) < (?, ?, ?, ?)",
+        (service.code, ticket["id"], *window, *window, *sort_key(ticket, {service.code: service}, now))).fetchone()[0]
+    return ahead + 1
+
+
 def pick_next(waiting, services: dict, now: float, preferential_streak: int, streak_limit: int):
     """The ticket a counter calls next, or None. ``preferential_streak`` is the counter's run."""
     ordered = queue_order(waiting, services, now)
