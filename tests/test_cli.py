@@ -108,3 +108,43 @@ def test_close_day_while_the_server_runs(tmp_path):
         assert requests.get(box.url + "/healthz", timeout=5).json()["db"] == "ok"
     finally:
         box.stop()
+
+
+def test_demo_creates_and_serves_a_sample_sede(tmp_path):
+    from tests.conftest import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "turnero.cli", "demo", "--data-dir", str(tmp_path / "demo"),
+                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "health:" in line:
+                break
+        text = "".join(lines)
+        assert "device_token=" in text and "supervisor / supervisor-demo" in text
+        import time
+
+        for _ in range(100):
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert health.status_code == 200
+        login = requests.post(f"http://127.0.0.1:{port}/api/v1/auth/login",
+                              json={"username": "defensor1", "password": "defensor1-demo"}, timeout=5)
+        assert login.status_code == 200
+        services = requests.get(f"http://127.0.0.1:{port}/api/v1/services", timeout=5,
+                                headers={"Authorization": f"Bearer {login.json()['token']}"}).json()["services"]
+        assert sum(service["waiting"] for service in services) >= 1  # sample tickets are there
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=15)
+    # a second run keeps the sede and its tickets
+    again = subprocess.run([sys.executable, "-c", "from turnero.demo import prepare_demo; from pathlib import Path;"
+                            f"print(len(prepare_demo(Path({str(tmp_path / 'demo')!r}), '127.0.0.1', {port})))"],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr

@@ -364,3 +364,19 @@ def test_ticket_history_lists_its_events(engine):
     engine.start(ticket["id"], "ana")
     history = engine.ticket_history(ticket["id"])
     assert [e["type"] for e in history] == ["ticket.issued", "ticket.called", "ticket.recalled", "ticket.started"]
+
+
+def test_connections_of_finished_threads_are_released(engine):
+    import gc
+    import threading
+
+    store = engine.store
+    store.connect()
+    before = len(store._all_conns)
+    threads = [threading.Thread(target=lambda: store.read("SELECT 1")) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gc.collect()
+    assert len(store._all_conns) == before

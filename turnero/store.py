@@ -11,12 +11,18 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
 from turnero.migrations import MIGRATIONS
 
 DB_FILE = "turnero.db"
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced: when its thread ends, it is closed and freed
+    (request and WebSocket threads come and go for days)."""
 
 
 class Transaction:
@@ -54,7 +60,7 @@ class Store:
         self.clock = clock
         self._local = threading.local()
         self._listeners = []
-        self._all_conns: list[sqlite3.Connection] = []
+        self._all_conns: weakref.WeakSet = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self.migrate()
 
@@ -65,7 +71,8 @@ class Store:
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False,
+                                   factory=_Connection)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before the client hears "201 Created" (power-cut safe).
@@ -74,12 +81,12 @@ class Store:
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
             with self._conns_lock:
-                self._all_conns.append(conn)
+                self._all_conns.add(conn)
         return conn
 
     def close(self):
         with self._conns_lock:
-            for conn in self._all_conns:
+            for conn in list(self._all_conns):
                 try:
                     conn.close()
                 except sqlite3.Error:
