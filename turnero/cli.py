@@ -109,6 +109,24 @@ def cmd_backup(args):
     print(f"backup written to {target}")
 
 
+def cmd_i18n_check(args):
+    from turnero.i18n import LANGUAGE_NAMES, catalog, missing
+
+    languages = args.languages.split(",") if args.languages else None
+    if languages:
+        unknown = [lang for lang in languages if lang not in LANGUAGE_NAMES]
+        if unknown:
+            raise CommandError(f"unknown language {unknown[0]!r} (known: {', '.join(LANGUAGE_NAMES)})")
+    total = len(catalog("es"))
+    gaps = missing(languages)
+    for language, keys in gaps.items():
+        print(f"{language} ({LANGUAGE_NAMES[language]}): {total - len(keys)}/{total} translated; "
+              f"{len(keys)} shown in Spanish")
+        for key in keys if args.verbose else []:
+            print(f"  {key}")
+    return 1 if args.strict and any(gaps.values()) else 0
+
+
 def cmd_sync(args):
     from sync import run_cli
 
@@ -153,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("path")
     backup.add_argument("--force", action="store_true", help="overwrite PATH")
     add("close-day", cmd_close_day, "expire the tickets still waiting or called today")
+
+    i18n = add("i18n-check", cmd_i18n_check, "list UI strings each language lacks (they show in Spanish)")
+    i18n.add_argument("--languages", help="comma-separated, e.g. qu,ay (default: all but es)")
+    i18n.add_argument("--verbose", "-v", action="store_true", help="list the missing keys")
+    i18n.add_argument("--strict", action="store_true", help="exit 1 when anything is missing")
 
     sync = add("sync", cmd_sync, "push events to the central system and pull appointments")
     sync.add_argument("--once", action="store_true", help="one round, then exit (non-zero on failure)")
