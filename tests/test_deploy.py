@@ -1,0 +1,72 @@
+"""The appliance files: systemd units verify, the backup script backs up and prunes, launchers check input."""
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+TURNERO = Path(sys.executable).parent / "turnero"
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_systemd_units_verify(tmp_path):
+    # The units name /opt/turnero; point them at this checkout's executables to verify them here.
+    bin_dir = tmp_path / "opt"
+    bin_dir.mkdir()
+    (bin_dir / "turnero").symlink_to(TURNERO)
+    shutil.copy(DEPLOY / "backup-rotate.sh", bin_dir / "backup-rotate.sh")
+    units = []
+    for name in ("turnero.service", "turnero-backup.service", "turnero-backup.timer"):
+        text = (DEPLOY / name).read_text()
+        text = text.replace("/opt/turnero/venv/bin/turnero", str(bin_dir / "turnero"))
+        text = text.replace("/opt/turnero/bin/backup-rotate.sh", str(bin_dir / "backup-rotate.sh"))
+        (tmp_path / name).write_text(text)
+        units.append(str(tmp_path / name))
+    result = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if "turnero" in line and "Failed to" not in line]  # no system bus in a container
+    assert result.returncode == 0 or not problems, result.stdout + result.stderr
+    assert not problems, problems
+
+
+def test_backup_rotate_writes_an_archive_and_prunes_old_ones(tmp_path, engine, data_dir):
+    engine.issue("ORI")
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    old = dest / "turnero-2020-01-01.tar.gz"
+    old.write_bytes(b"old")
+    past = time.time() - 40 * 86400
+    os.utime(old, (past, past))
+    env = {**os.environ, "TURNERO_DATA_DIR": str(data_dir), "TURNERO_BACKUP_DIR": str(dest),
+           "TURNERO_BACKUP_KEEP_DAYS": "14", "TURNERO_BIN": str(TURNERO)}
+    result = subprocess.run(["sh", str(DEPLOY / "backup-rotate.sh")], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    archives = sorted(dest.glob("turnero-*.tar.gz"))
+    assert old not in archives and len(archives) == 1
+    with tarfile.open(archives[0]) as archive:
+        assert "turnero.db" in archive.getnames()
+    again = subprocess.run(["sh", str(DEPLOY / "backup-rotate.sh")], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0, again.stderr  # a second run the same day overwrites
+
+
+def test_kiosk_launcher_checks_its_arguments():
+    bad = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "supervisor", "tok"], capture_output=True,
+                         text=True, timeout=30)
+    assert bad.returncode == 2 and "kiosk or display" in bad.stderr
+    missing = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "kiosk"], capture_output=True, text=True,
+                             timeout=30)
+    assert missing.returncode != 0 and "token" in missing.stderr
+
+
+def test_install_script_refuses_without_root():
+    if os.geteuid() == 0:
+        pytest.skip("running as root: install.sh would really install")
+    result = subprocess.run(["sh", str(DEPLOY / "install.sh")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "root" in result.stderr
