@@ -148,3 +148,75 @@ def test_demo_creates_and_serves_a_sample_sede(tmp_path):
                             f"print(len(prepare_demo(Path({str(tmp_path / 'demo')!r}), '127.0.0.1', {port})))"],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
+
+
+def test_restore_of_a_backup_taken_under_load(tmp_path):
+    import threading
+
+    box = LiveBox(write_sede(tmp_path / "live")).prepare().start()
+    acknowledged, stop = [], threading.Event()
+
+    def kiosk():
+        http = requests.Session()
+        while not stop.is_set():
+            response = http.post(f"{box.url}/api/v1/tickets", json={"service": "ORI"}, timeout=10,
+                                 headers={"Authorization": f"Bearer {box.tokens['ana']}"})
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+
+    worker = threading.Thread(target=kiosk)
+    worker.start()
+    try:
+        import time
+
+        deadline = time.time() + 30
+        while len(acknowledged) < 30 and time.time() < deadline:
+            time.sleep(0.02)
+        before_backup = list(acknowledged)
+        archive = tmp_path / "under-load.tar.gz"
+        result = turnero("backup", str(archive), "--data-dir", str(box.data_dir))
+        assert result.returncode == 0, result.stderr
+    finally:
+        stop.set()
+        worker.join()
+        box.stop()
+
+    target = tmp_path / "restored"
+    result = turnero("restore", str(archive), "--data-dir", str(target))
+    assert result.returncode == 0, result.stderr
+    db = sqlite3.connect(target / "turnero.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = {row[0] for row in db.execute("SELECT id FROM tickets")}
+    assert set(before_backup) <= stored
+    numbers = [row[0] for row in db.execute("SELECT number FROM tickets ORDER BY number")]
+    seqs = [row[0] for row in db.execute("SELECT seq FROM events ORDER BY seq")]
+    assert numbers == list(range(1, len(numbers) + 1)) and seqs == list(range(1, len(seqs) + 1))
+    db.close()
+
+    restored = LiveBox(target).start()
+    try:
+        ticket = restored.call("POST", "/tickets", json={"service": "ORI"}, token_name=None,
+                               headers={"Authorization": f"Bearer {box.tokens['ana']}"}).json()
+        assert ticket["number"] == len(numbers) + 1  # sessions and numbering came back with it
+    finally:
+        restored.stop()
+
+    refused = turnero("restore", str(archive), "--data-dir", str(target))
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert turnero("restore", str(archive), "--data-dir", str(target), "--force").returncode == 0
+    assert list(target.glob("turnero.db.before-restore-*"))
+
+
+def test_restore_refuses_a_damaged_archive(tmp_path):
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(b"not a tar")
+    result = turnero("restore", str(bad), "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 1 and "unreadable" in result.stderr
+    fake_db = tmp_path / "turnero.db"
+    fake_db.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
+    archive = tmp_path / "fake.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(fake_db, arcname="turnero.db")
+    result = turnero("restore", str(archive), "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 1 and "nothing was changed" in result.stderr
+    assert not (tmp_path / "d" / "turnero.db").exists()

@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import shutil
 import sqlite3
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 from config import SETTINGS_FILE, ConfigError, load_settings
@@ -109,6 +111,50 @@ def cmd_backup(args):
     print(f"backup written to {target}")
 
 
+def cmd_restore(args):
+    """Put a backup archive back into the data directory (the server must be stopped)."""
+    data_dir = resolve_data_dir(args.data_dir)
+    source = Path(args.path)
+    if not source.is_file():
+        raise CommandError(f"{source}: no such backup file")
+    current = data_dir / DB_FILE
+    if current.exists() and not args.force:
+        raise CommandError(f"{current} exists; stop the server and add --force to replace it "
+                           "(the current files are kept beside it)")
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            with tarfile.open(source) as archive:
+                names = set(archive.getnames())
+                if DB_FILE not in names:
+                    raise CommandError(f"{source}: not a Turnero backup (no {DB_FILE} inside)")
+                archive.extractall(scratch, members=[m for m in archive.getmembers()
+                                                     if m.name in (DB_FILE, SETTINGS_FILE, "secret_key")],
+                                   filter="data")
+        except (tarfile.TarError, EOFError) as exc:
+            raise CommandError(f"{source}: unreadable archive ({exc})") from None
+        try:
+            check = sqlite3.connect(Path(scratch) / DB_FILE).execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            check = str(exc)
+        if check != "ok":
+            raise CommandError(f"{source}: the database in the backup is damaged ({check}); nothing was changed")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for name in (DB_FILE, SETTINGS_FILE, "secret_key"):
+            if not (Path(scratch) / name).exists():
+                continue
+            if (data_dir / name).exists():
+                os.replace(data_dir / name, data_dir / f"{name}.before-restore-{stamp}")
+            shutil.copy2(Path(scratch) / name, data_dir / name)
+        for suffix in ("-wal", "-shm"):  # they belong to the replaced database
+            stale = data_dir / (DB_FILE + suffix)
+            if stale.exists():
+                os.replace(stale, data_dir / f"{DB_FILE}{suffix}.before-restore-{stamp}")
+    load_settings(data_dir)
+    Store.in_data_dir(data_dir).close()  # applies any newer migrations
+    print(f"restored {source} into {data_dir}")
+
+
 def cmd_i18n_check(args):
     from turnero.i18n import LANGUAGE_NAMES, catalog, missing
 
@@ -170,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup = add("backup", cmd_backup, "write a consistent backup (database and settings) to PATH (.tar.gz)")
     backup.add_argument("path")
     backup.add_argument("--force", action="store_true", help="overwrite PATH")
+    restore = add("restore", cmd_restore, "restore a backup archive into the data directory (server stopped)")
+    restore.add_argument("path")
+    restore.add_argument("--force", action="store_true", help="replace the current database (kept beside it)")
     add("close-day", cmd_close_day, "expire the tickets still waiting or called today")
 
     i18n = add("i18n-check", cmd_i18n_check, "list UI strings each language lacks (they show in Spanish)")
