@@ -14,6 +14,7 @@ import sqlite3
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from turnero import audit
 from turnero.errors import DomainError, conflict, invalid
 
 STAFF_ROLES = ("staff", "supervisor", "admin")
@@ -77,8 +78,8 @@ class Accounts:
             tx.execute("UPDATE users SET password_hash = ? WHERE username = ?", (_hasher.hash(password), username))
             tx.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)", (username,))
 
-    def login(self, username: str, password: str) -> dict:
-        """A new session token. Errors: invalid_credentials (401)."""
+    def login(self, username: str, password: str, client: str | None = None) -> dict:
+        """A new session token; success and failure are both audited. Errors: invalid_credentials (401)."""
         row = self.store.read_one("SELECT * FROM users WHERE username = ? AND active = 1", (username,))
         try:
             # Verify against a dummy hash for unknown users so timing does not reveal who exists.
@@ -86,8 +87,11 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             row = None
         if row is None:
+            audit.record(self.store, {"actor": str(username)[:40], "role": "unknown", "action": "login_failed",
+                                      "client": client})
             raise DomainError("invalid_credentials", "Usuario o contraseña incorrectos.", 401)
         token = secrets.token_urlsafe(32)
+        audit.set_pending({"actor": row["username"], "role": row["role"], "action": "login", "client": client})
         with self.store.write() as tx:
             expires = tx.now + self.session_hours * 3600
             tx.execute("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",

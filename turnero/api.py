@@ -79,7 +79,7 @@ def create_api(limiter) -> Blueprint:
         body = json_body(required=True)
         username = field(body, "username", str, required=True)
         password = field(body, "password", str, required=True)
-        result = box().accounts.login(username, password)
+        result = box().accounts.login(username, password, client=request.remote_addr)
         result["expires_at"] = box().engine.clock.rfc3339(result["expires_at"])
         return jsonify(result)
 

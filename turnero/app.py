@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from config import load_settings
-from turnero import pages, realtime
+from turnero import audit, pages, realtime
 from turnero.accounts import Accounts
 from turnero.api import create_api
 from turnero.clock import SedeClock
@@ -84,6 +84,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api)
     pages.init_app(app, limiter)
     _register_errors(app)
+    # A request that described an action but wrote nothing must not leave it to the next request
+    # served by the same thread.
+    app.teardown_request(lambda exc: audit.set_pending(None))
     _register_health(app, box)
 
     box.socketio = realtime.init_app(app, box)

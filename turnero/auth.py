@@ -10,6 +10,7 @@ from functools import wraps
 from flask import current_app, g, request, session
 from flask_wtf.csrf import CSRFError, validate_csrf
 
+from turnero import audit
 from turnero.errors import DomainError
 
 DEVICE_COOKIE = "turnero_device"
@@ -46,6 +47,15 @@ def current_principal():
     return g.principal
 
 
+def audit_action(principal):
+    """Describe this request for the audit trail; its write transaction records it."""
+    target = ",".join(str(value) for value in (request.view_args or {}).values()) or None
+    device = request.headers.get("User-Agent", "")[:80]
+    audit.set_pending({"actor": principal.name, "role": principal.role,
+                       "action": f"{request.method} {request.path}", "target": target,
+                       "client": f"{request.remote_addr} {device}".strip()})
+
+
 def requires(*roles: str):
     """Let in only principals holding one of ``roles`` (401 without credentials, 403 otherwise)."""
 
@@ -57,6 +67,8 @@ def requires(*roles: str):
                 raise DomainError("unauthorized", "Se requiere autenticación.", 401)
             if not principal.has(*roles):
                 raise DomainError("forbidden", "Su rol no permite esta acción.", 403)
+            if request.method not in SAFE_METHODS:
+                audit_action(principal)
             if g.from_cookie and request.method not in SAFE_METHODS:
                 try:
                     validate_csrf(request.headers.get("X-CSRFToken"))

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from config import SETTINGS_FILE, ConfigError, load_settings
+from turnero import audit
 from turnero.accounts import Accounts
 from turnero.app import resolve_data_dir
 from turnero.engine import Engine
@@ -108,6 +109,8 @@ def cmd_backup(args):
                 if (data_dir / name).exists():
                     archive.add(data_dir / name, arcname=name)
         os.replace(partial, target)
+    audit.record(store, {"actor": f"cli:{_os_user()}", "role": "admin", "action": "cli backup",
+                         "target": str(target)})
     print(f"backup written to {target}")
 
 
@@ -151,7 +154,10 @@ def cmd_restore(args):
             if stale.exists():
                 os.replace(stale, data_dir / f"{DB_FILE}{suffix}.before-restore-{stamp}")
     load_settings(data_dir)
-    Store.in_data_dir(data_dir).close()  # applies any newer migrations
+    store = Store.in_data_dir(data_dir)  # applies any newer migrations
+    audit.record(store, {"actor": f"cli:{_os_user()}", "role": "admin", "action": "cli restore",
+                         "target": str(source)})
+    store.close()
     print(f"restored {source} into {data_dir}")
 
 
@@ -177,6 +183,27 @@ def cmd_sync(args):
     from sync import run_cli
 
     return run_cli(args)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def cmd_audit(args):
+    _, _, store = _open(args)
+    if args.audit_action == "verify":
+        intact, count, detail = audit.verify(store)
+        if not intact:
+            raise CommandError(f"audit trail broken after {count} intact row(s): {detail}")
+        print(f"audit trail intact: {count} row(s)")
+        return 0
+    for row in reversed(audit.entries(store, args.limit)):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["at"]))
+        print(f"{row['id']:>6} {when} {row['actor']} ({row['role']}) {row['action']} {row['target'] or ''}".rstrip())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true", help="replace the current database (kept beside it)")
     add("close-day", cmd_close_day, "expire the tickets still waiting or called today")
 
+    audit_cmd = add("audit", cmd_audit, "verify or list the hash-chained audit trail")
+    audit_cmd.add_argument("audit_action", choices=("verify", "list"))
+    audit_cmd.add_argument("--limit", type=int, default=50)
+
     i18n = add("i18n-check", cmd_i18n_check, "list UI strings each language lacks (they show in Spanish)")
     i18n.add_argument("--languages", help="comma-separated, e.g. qu,ay (default: all but es)")
     i18n.add_argument("--verbose", "-v", action="store_true", help="list the missing keys")
@@ -237,8 +268,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "data_dir"):
         args.data_dir = None
+    actor = f"cli:{_os_user()}"
+    action = " ".join(str(part) for part in ("cli", args.command, getattr(args, "action", None)) if part)
     try:
-        result = args.func(args)
+        with audit.pending(actor, "admin", action, target=getattr(args, "name", None)):
+            result = args.func(args)
         return result if isinstance(result, int) else 0
     except (ConfigError, CommandError) as exc:
         print(f"turnero: {exc}", file=sys.stderr)

@@ -130,4 +130,44 @@ CREATE TABLE print_jobs (
 );
 CREATE INDEX print_jobs_pending ON print_jobs (status, next_attempt_at)
 """,
+    # 2: the sync agent's durable state (one row), so a restart or a CLI run goes on where it was
+    """
+CREATE TABLE sync_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    acked_seq INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'ok',
+    stopped_settings TEXT,
+    last_success REAL,
+    last_error TEXT,
+    last_error_at REAL,
+    appointment_cursor TEXT,
+    last_pull REAL,
+    purged_seq INTEGER NOT NULL DEFAULT 0,
+    last_purge REAL
+);
+INSERT INTO sync_state (id) VALUES (1)
+""",
+    # 3: covering indexes for the reports (a month of 100,000 tickets is read from the index alone)
+    """
+CREATE INDEX attentions_report ON attentions (ended_at, outcome, service, counter, staff, priority, wait_seconds,
+                                              service_seconds);
+CREATE INDEX tickets_issue_report ON tickets (issued_at, transferred_from, service, priority);
+CREATE INDEX tickets_closed_report ON tickets (finished_at, status, service, counter, staff, transferred_from)
+""",
+    # the audit trail: append-only, hash-chained (turnero/audit.py)
+    """
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    client TEXT,
+    details TEXT NOT NULL DEFAULT '{}',
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_actor ON audit_log (actor, at)
+""",
 ]

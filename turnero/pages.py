@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlparse
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
-from turnero.auth import DEVICE_COOKIE, box
+from turnero.auth import DEVICE_COOKIE, audit_action, box
 from turnero.errors import DomainError
 from turnero.i18n import translate
 
@@ -58,6 +58,8 @@ def staff_page(*roles: str):
             if not principal.has(*roles):
                 raise DomainError("forbidden", "Su rol no permite abrir esta página.", 403)
             g.principal, g.from_cookie = principal, True
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                audit_action(principal)
             return view(*args, **kwargs)
 
         return guarded
@@ -81,7 +83,8 @@ def login():
     next_url = _safe_next(request.values.get("next"))
     if request.method == "POST":
         try:
-            result = box().accounts.login(request.form.get("username", ""), request.form.get("password", ""))
+            result = box().accounts.login(request.form.get("username", ""), request.form.get("password", ""),
+                                          client=request.remote_addr)
         except DomainError as exc:
             error = exc.message
         else:

@@ -15,6 +15,7 @@ import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
+from turnero import audit
 from turnero.migrations import MIGRATIONS
 
 DB_FILE = "turnero.db"
@@ -102,6 +103,9 @@ class Store:
         tx = Transaction(conn, self.clock())
         try:
             yield tx
+            entry = audit.take_pending()
+            if entry is not None:
+                audit.append(tx, entry, [event["seq"] for event in tx.events])
         except BaseException:
             conn.execute("ROLLBACK")
             raise
