@@ -298,3 +298,11 @@ def test_openapi_lists_every_api_route(app):
         path = path.replace("{ticket_id}", "{ticket_id}").replace("{public_id}", "{public_id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (method, path) in documented, (method, path)
+
+
+def test_security_headers(app):
+    response = app.test_client().get("/healthz")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"

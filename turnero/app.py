@@ -88,6 +88,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # served by the same thread.
     app.teardown_request(lambda exc: audit.set_pending(None))
     _register_health(app, box)
+    app.after_request(_security_headers)
 
     box.socketio = realtime.init_app(app, box)
     box.pump = realtime.EventPump(engine, box.socketio)
@@ -135,6 +136,18 @@ class DayWatcher:
                     self._day = today
                 except sqlite3.Error:
                     log.exception("could not close the service day; will retry")
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")  # a status URL must not leak to other sites
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _secret_key(data_dir: Path) -> str:
