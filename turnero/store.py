@@ -106,10 +106,11 @@ class Store:
             entry = audit.take_pending()
             if entry is not None:
                 audit.append(tx, entry, [event["seq"] for event in tx.events])
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # also when COMMIT itself failed (disk full): never leave it open
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         if tx.events:
             for listener in list(self._listeners):
                 listener(tx.events)

@@ -1,0 +1,42 @@
+"""Disk full and a read-only database: a clear JSON error, a 503 health, and nothing corrupted."""
+import sqlite3
+
+
+def test_disk_full_gives_a_clear_error_and_loses_nothing(app, api):
+    kept = [api.post("/tickets", {"service": "ORI"}).json["id"] for _ in range(3)]
+    conn = app.extensions["turnero"].store.connect()  # the test client runs on this thread
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own 'database or disk is full'
+    try:
+        failures = [api.post("/tickets", {"service": "ORI", "name": "x" * 100,
+                                          "document": {"type": "DNI", "number": "12345678"}}) for _ in range(30)]
+        assert any(response.status_code == 503 for response in failures)
+        full = next(response for response in failures if response.status_code == 503)
+        assert full.json["error"]["code"] == "database_unavailable"
+        health = app.test_client().get("/healthz")
+        assert health.status_code in (200, 503)  # the heartbeat row may still fit; no 500 either way
+    finally:
+        conn.execute("PRAGMA max_page_count = 1073741823")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    statuses = [api.get(f"/tickets/{ticket_id}").json["status"] for ticket_id in kept]
+    assert statuses == ["waiting"] * 3
+    created = [r.json["number"] for r in failures if r.status_code == 201]
+    after = api.post("/tickets", {"service": "ORI"}).json["number"]
+    assert after == 3 + len(created) + 1  # no number lost or doubled by the failures
+    seqs = [row[0] for row in conn.execute("SELECT seq FROM events ORDER BY seq")]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_read_only_database_is_503_not_500(app, api):
+    api.post("/tickets", {"service": "ORI"})
+    conn = app.extensions["turnero"].store.connect()
+    conn.execute("PRAGMA query_only = 1")
+    try:
+        response = api.post("/tickets", {"service": "ORI"})
+        assert response.status_code == 503 and response.json["error"]["code"] == "database_unavailable"
+        health = app.test_client().get("/healthz")
+        assert health.status_code == 503 and health.json["db"].startswith("error")
+        assert api.get("/queue?service=ORI").status_code == 200  # reads still work
+    finally:
+        conn.execute("PRAGMA query_only = 0")
+    assert api.post("/tickets", {"service": "ORI"}).json["code"] == "A-002"
