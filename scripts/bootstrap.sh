@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(chromium espeak-ng libespeak-ng1 sox python3-venv)
+DEBIAN_PACKAGES=(chromium espeak-ng libespeak-ng1 sox python3-venv postgresql)
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 

@@ -105,17 +105,47 @@ class Accounts:
 
     def add_device(self, name: str, role: str, services: list | None = None) -> str:
         """Register a device and return its token (shown once). Re-adding a name replaces its token."""
-        if not re.fullmatch(r"[a-zA-Z0-9._-]{2,40}", name or ""):
-            raise invalid("invalid_name", "El nombre del equipo debe tener de 2 a 40 letras, dígitos, '.', '_' o '-'.")
-        if role not in DEVICE_ROLES:
-            raise invalid("invalid_role", f"Rol desconocido: {role!r}. Use {', '.join(DEVICE_ROLES)}.")
+        _check_device(name, role)
         token = secrets.token_urlsafe(32)
         with self.store.write() as tx:
-            tx.execute("INSERT INTO devices (name, role, services, token_hash, created_at) VALUES (?, ?, ?, ?, ?) "
-                       "ON CONFLICT(name) DO UPDATE SET role = excluded.role, services = excluded.services, "
-                       "token_hash = excluded.token_hash, revoked_at = NULL",
-                       (name, role, json.dumps(services or []), token_hash(token), tx.now))
+            _save_device(tx, name, role, json.dumps(services or []), token)
         return token
+
+    PAIRING_MINUTES = 10
+
+    def create_pairing_code(self, name: str, role: str, services: list | None, created_by: str) -> str:
+        """A one-time 8-digit code that pairs a device named ``name`` (valid 10 minutes)."""
+        _check_device(name, role)
+        code = f"{secrets.randbelow(10**8):08d}"
+        with self.store.write() as tx:
+            tx.execute("DELETE FROM pairing_codes WHERE expires_at < ? OR used_at IS NOT NULL", (tx.now,))
+            tx.execute("INSERT INTO pairing_codes (code_hash, name, role, services, created_by, expires_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?)", (token_hash(code), name, role, json.dumps(services or []),
+                                                     created_by, tx.now + self.PAIRING_MINUTES * 60))
+        return code
+
+    def redeem_pairing_code(self, code: str) -> tuple[str, str]:
+        """Exchange a pairing code for a new device token: (token, role). Errors: invalid_code (422)."""
+        digest = token_hash((code or "").strip().replace(" ", ""))
+        with self.store.write() as tx:
+            row = tx.one("SELECT * FROM pairing_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+                         (digest, tx.now))
+            if row is None:
+                raise invalid("invalid_code", "Código de vinculación incorrecto o vencido.")
+            tx.execute("UPDATE pairing_codes SET used_at = ? WHERE code_hash = ?", (tx.now, digest))
+            token = secrets.token_urlsafe(32)
+            _save_device(tx, row["name"], row["role"], row["services"], token)
+        return token, row["role"]
+
+    def set_active(self, username: str, active: bool) -> None:
+        """Deactivate (or reactivate) a user; deactivation ends their sessions."""
+        with self.store.write() as tx:
+            changed = tx.execute("UPDATE users SET active = ? WHERE username = ?", (int(active), username)).rowcount
+            if not changed:
+                raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
+            if not active:
+                tx.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+                           (username,))
 
     def revoke_device(self, name: str) -> bool:
         with self.store.write() as tx:
@@ -145,3 +175,18 @@ class Accounts:
         if row is not None:
             return Principal(kind="device", name=row["name"], role=row["role"], services=json.loads(row["services"]))
         return None
+
+
+def _check_device(name: str, role: str):
+    if not re.fullmatch(r"[a-zA-Z0-9._-]{2,40}", name or ""):
+        raise invalid("invalid_name", "El nombre del equipo debe tener de 2 a 40 letras, dígitos, '.', '_' o '-'.")
+    if role not in DEVICE_ROLES:
+        raise invalid("invalid_role", f"Rol desconocido: {role!r}. Use {', '.join(DEVICE_ROLES)}.")
+
+
+def _save_device(tx, name: str, role: str, services_json: str, token: str):
+    """Insert the device, or give an existing name a new token (the old one stops working)."""
+    tx.execute("INSERT INTO devices (name, role, services, token_hash, created_at) VALUES (?, ?, ?, ?, ?) "
+               "ON CONFLICT(name) DO UPDATE SET role = excluded.role, services = excluded.services, "
+               "token_hash = excluded.token_hash, revoked_at = NULL",
+               (name, role, services_json, token_hash(token), tx.now))

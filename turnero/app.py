@@ -93,13 +93,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     box.socketio = realtime.init_app(app, box)
     box.pump = realtime.EventPump(engine, box.socketio)
 
+    from admin import init_app as init_admin
     from counter import init_app as init_counter
     from display import init_app as init_display
     from kiosk import init_app as init_kiosk
     from printers import init_app as init_printers
     from sync import init_app as init_sync
 
-    for init_part in (init_printers, init_sync, init_kiosk, init_display, init_counter):
+    for init_part in (init_printers, init_sync, init_kiosk, init_display, init_counter, init_admin):
         init_part(app)
 
     engine.roll_over()

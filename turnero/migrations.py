@@ -170,4 +170,16 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_by_actor ON audit_log (actor, at)
 """,
+    # one-time pairing codes shown on the admin page (only their hash is kept)
+    """
+CREATE TABLE pairing_codes (
+    code_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('kiosk', 'display')),
+    services TEXT NOT NULL DEFAULT '[]',
+    created_by TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL
+)
+""",
 ]

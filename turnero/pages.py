@@ -104,6 +104,19 @@ def logout():
     return redirect(url_for("pages.login"))
 
 
+@pages.post("/pair")
+def pair():
+    """Pair this browser as a kiosk or display with a one-time code from the admin page."""
+    try:
+        token, role = box().accounts.redeem_pairing_code(request.form.get("code", ""))
+    except DomainError as exc:
+        return render_template("pair.html", roles=(request.form.get("role") or "kiosk",), error=exc.message), 422
+    response = redirect(f"/{role}")
+    response.set_cookie(DEVICE_COOKIE, token, max_age=COOKIE_YEARS * 365 * 86400, httponly=True,
+                        samesite="Lax", secure=request.is_secure)
+    return response
+
+
 @pages.get("/")
 def index():
     return render_template("index.html")
@@ -113,4 +126,7 @@ def init_app(app, limiter):
     app.register_blueprint(pages)
     app.view_functions["pages.login"] = limiter.limit(
         "10/minute", methods=["POST"], key_func=lambda: f"login:{request.remote_addr}")(login)
+    # 10^8 codes, 10 minutes, 10 tries a minute per address: guessing is hopeless.
+    app.view_functions["pages.pair"] = limiter.limit(
+        "10/minute", key_func=lambda: f"pair:{request.remote_addr}")(pair)
     app.jinja_env.globals["t"] = translate

@@ -1,0 +1,10 @@
+"""The sede admin pages (/admin): staff, devices and pairing, settings check, device tests, sync.
+
+Server-rendered forms with CSRF; every change goes through the engine's account functions and
+is recorded in the audit trail by the page guard.
+"""
+from admin.views import admin
+
+
+def init_app(app):
+    app.register_blueprint(admin)

@@ -1,0 +1,110 @@
+"""Admin views. Each POST validates, calls one account function, flashes the outcome, redirects."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+
+from config import ConfigError, load_settings
+from turnero import audit
+from turnero.auth import box
+from turnero.errors import DomainError
+from turnero.i18n import translate as t
+from turnero.pages import staff_page
+
+admin = Blueprint("admin", __name__, template_folder="templates", static_folder="static",
+                  static_url_path="/admin/static")
+
+
+def _outcome(action, success: str):
+    """Run ``action``; flash its success or its readable error."""
+    try:
+        result = action()
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return None
+    flash(success, "ok")
+    return result
+
+
+@admin.get("/admin")
+@staff_page("admin")
+def overview():
+    the_box = box()
+    try:
+        load_settings(the_box.data_dir)
+        settings_problem = None
+    except ConfigError as exc:  # the file on disk changed since start and no longer loads
+        settings_problem = str(exc)
+    health = {name: provider() for name, provider in the_box.health.items()}
+    intact, audited, detail = audit.verify(the_box.store)
+    return render_template(
+        "admin/overview.html", settings=the_box.settings, users=the_box.accounts.users(),
+        devices=the_box.accounts.devices(), health=health, settings_problem=settings_problem,
+        pairing=request.args.get("pairing"), pairing_name=request.args.get("name"),
+        audit_intact=intact, audit_count=audited, audit_detail=detail,
+        audit_rows=audit.entries(the_box.store, 20), tests=current_app.extensions.get("turnero.device_tests", {}))
+
+
+@admin.post("/admin/users")
+@staff_page("admin")
+def add_user():
+    form = request.form
+    _outcome(lambda: box().accounts.add_user(form.get("username", "").strip(), form.get("role", ""),
+                                             form.get("password", "")),
+             t("admin.user_created", name=form.get("username", "").strip()))
+    return redirect(url_for("admin.overview") + "#usuarios")
+
+
+@admin.post("/admin/users/<username>/active")
+@staff_page("admin")
+def set_active(username):
+    active = request.form.get("active") == "1"
+    _outcome(lambda: box().accounts.set_active(username, active),
+             t("admin.user_activated" if active else "admin.user_deactivated", name=username))
+    return redirect(url_for("admin.overview") + "#usuarios")
+
+
+@admin.post("/admin/users/<username>/password")
+@staff_page("admin")
+def set_password(username):
+    _outcome(lambda: box().accounts.set_password(username, request.form.get("password", "")),
+             t("admin.password_changed", name=username))
+    return redirect(url_for("admin.overview") + "#usuarios")
+
+
+@admin.post("/admin/devices/pair")
+@staff_page("admin")
+def pair_device():
+    form = request.form
+    services = [code for code in form.getlist("services") if code in box().settings.services]
+    name = form.get("name", "").strip()
+    code = _outcome(lambda: box().accounts.create_pairing_code(name, form.get("role", ""), services,
+                                                               created_by=g.principal.name),
+                    t("admin.pairing_created", name=name))
+    if code is None:
+        return redirect(url_for("admin.overview") + "#equipos")
+    return redirect(url_for("admin.overview", pairing=code, name=name) + "#equipos")
+
+
+@admin.post("/admin/devices/<name>/revoke")
+@staff_page("admin")
+def revoke_device(name):
+    if box().accounts.revoke_device(name):
+        flash(t("admin.device_revoked", name=name), "ok")
+    else:
+        flash(t("admin.no_such_device", name=name), "error")
+    return redirect(url_for("admin.overview") + "#equipos")
+
+
+@admin.post("/admin/test/<part>")
+@staff_page("admin")
+def device_test(part):
+    """Printer and voice tests offered by those parts (registered as app.extensions entries)."""
+    test = current_app.extensions.get("turnero.device_tests", {}).get(part)
+    if test is None:
+        flash(t("admin.test_unavailable"), "error")
+    else:
+        try:
+            flash(test(), "ok")
+        except DomainError as exc:
+            flash(exc.message, "error")
+    return redirect(url_for("admin.overview") + "#equipos-prueba")

@@ -1,0 +1,119 @@
+"""The admin pages: users, device pairing by one-time code, revocation, audit view; roles and CSRF."""
+import re
+
+import pytest
+
+from tests.conftest import PASSWORD, screenshot
+
+
+def csrf(client, path="/login"):
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def login(client, username):
+    token = csrf(client)
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token,
+                                           "next": "/admin"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    return csrf(client, "/admin") if username == "root" else token
+
+
+@pytest.fixture
+def admin_client(app, tokens):
+    client = app.test_client()
+    return client, login(client, "root")
+
+
+def test_login_required_and_role_checked(app, tokens):
+    anonymous = app.test_client().get("/admin")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    staff = app.test_client()
+    login(staff, "ana")
+    refused = staff.get("/admin")
+    assert refused.status_code == 403 and "no permite" in refused.get_data(as_text=True)
+
+
+def test_user_lifecycle(app, admin_client):
+    client, token = admin_client
+    page = client.post("/admin/users", data={"username": "nuevo", "role": "staff", "password": "corta",
+                                             "csrf_token": token}, follow_redirects=True)
+    assert "al menos 8 caracteres" in page.get_data(as_text=True)  # readable error, nothing created
+    assert "nuevo" not in [u["username"] for u in app.extensions["turnero"].accounts.users()]
+    page = client.post("/admin/users", data={"username": "nuevo", "role": "staff", "password": PASSWORD,
+                                             "csrf_token": token}, follow_redirects=True)
+    assert "Usuario nuevo creado" in page.get_data(as_text=True)
+    accounts = app.extensions["turnero"].accounts
+    session = accounts.login("nuevo", PASSWORD)["token"]
+    client.post("/admin/users/nuevo/active", data={"active": "0", "csrf_token": token})
+    assert accounts.authenticate(session, 0) is None  # deactivation ends sessions
+    with pytest.raises(Exception):
+        accounts.login("nuevo", PASSWORD)
+
+
+def test_forms_need_csrf(app, admin_client):
+    client, _ = admin_client
+    response = client.post("/admin/users", data={"username": "x1", "role": "staff", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "x1" not in [u["username"] for u in app.extensions["turnero"].accounts.users()]
+
+
+def test_pairing_code_pairs_once_and_revoke_works(app, admin_client):
+    client, token = admin_client
+    response = client.post("/admin/devices/pair", data={"name": "pantalla-2", "role": "display",
+                                                        "services": ["VIC"], "csrf_token": token})
+    code = re.search(r"pairing=(\d{8})", response.headers["Location"]).group(1)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"{code[:4]} {code[4:]}" in page
+
+    device = app.test_client()
+    pair_token = csrf(device, "/display")
+    wrong = device.post("/pair", data={"code": "00000000", "csrf_token": pair_token})
+    assert wrong.status_code == 422 and "incorrecto o vencido" in wrong.get_data(as_text=True)
+    paired = device.post("/pair", data={"code": f"{code[:4]} {code[4:]}", "csrf_token": pair_token})
+    assert paired.status_code == 302 and paired.headers["Location"] == "/display"
+    cookie = device.get_cookie("turnero_device")
+    principal = app.extensions["turnero"].accounts.authenticate(cookie.value, 0)
+    assert principal["name"] == "pantalla-2" and principal["services"] == ["VIC"]
+    assert cookie.http_only
+
+    again = app.test_client()
+    reuse = again.post("/pair", data={"code": code, "csrf_token": csrf(again, "/display")})
+    assert reuse.status_code == 422  # one time only
+
+    client.post("/admin/devices/pantalla-2/revoke", data={"csrf_token": token})
+    assert app.extensions["turnero"].accounts.authenticate(cookie.value, 0) is None
+
+
+def test_admin_actions_are_audited(app, admin_client):
+    client, token = admin_client
+    client.post("/admin/users", data={"username": "auditado", "role": "staff", "password": PASSWORD,
+                                      "csrf_token": token})
+    page = client.get("/admin").get_data(as_text=True)
+    assert "Cadena íntegra" in page
+    assert "POST /admin/users" in page
+
+
+def test_admin_page_in_chromium(live_box, browser):
+    context = browser.new_context(locale="es-PE")
+    page = context.new_page()
+    page.goto(live_box.url + "/admin")
+    page.get_by_label("Usuario").fill("root")
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Ingresar").click()
+    page.wait_for_url("**/admin")
+    page.locator("#device-name").fill("pantalla-browser")
+    page.locator("#device-role").select_option("display")
+    page.get_by_role("button", name="Generar código de vinculación").click()
+    code = page.locator("#pairing-code").inner_text().replace(" ", "")
+    assert re.fullmatch(r"\d{8}", code)
+    screenshot(page, "admin-pairing")
+
+    device = browser.new_context(locale="es-PE").new_page()
+    device.goto(live_box.url + "/display")
+    device.get_by_label("Código de vinculación").fill(code)
+    device.get_by_role("button", name="Vincular este equipo").click()
+    device.wait_for_url("**/display")
+    assert device.locator("#pair-code").count() == 0  # the display itself, not the pairing form
+    device.context.close()
+    context.close()
