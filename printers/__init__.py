@@ -1,5 +1,39 @@
-"""The printers part of the box (see its issue). Wired by turnero.app.create_app via init_app."""
+"""The printers part: ticket slips on ESC/POS printers through python-escpos, with a spool.
+
+Wired by turnero.app.create_app via :func:`init_app`: it builds the backend named by
+``[printer] type``, the print worker (started with the other workers), the ``printer`` entry of
+/healthz, and the staff endpoints (reprint, printer status).
+"""
+from __future__ import annotations
+
+import logging
+
+from printers.backends import Backend, PrinterSetupError
+from printers.routes import api
+from printers.worker import PrintWorker
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app):
-    """Register this part with the app (nothing yet)."""
+    box = app.extensions["turnero"]
+    settings = box.settings
+    backend, setup_error = None, None
+    if settings.printer["type"] != "none":
+        try:
+            backend = Backend(settings.printer, box.data_dir)
+        except PrinterSetupError as error:
+            setup_error = f"setup: {error}"
+            log.error("printer not usable: %s", error)
+
+    def notify(name, payload):
+        if box.socketio is not None:
+            box.socketio.emit(name, payload, to="staff")
+
+    worker = PrintWorker(box.engine, settings, backend, notify=notify, setup_error=setup_error)
+    app.extensions["printers"] = worker
+    box.store.on_commit(worker.on_commit)
+    box.health["printer"] = worker.health
+    box.workers.append(worker)
+    app.register_blueprint(api)
+    app.extensions["csrf"].exempt(api)

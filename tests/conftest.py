@@ -245,7 +245,7 @@ class LiveBox:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code in (200, 503):
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a busy machine: a first answer may be slow
                 time.sleep(0.1)
         else:
             raise RuntimeError("turnero run did not answer in time")

@@ -1,0 +1,70 @@
+/* Live status of one ticket: Socket.IO pushes (room public:<public_id>) with polling as a net. */
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("public-config").textContent);
+  var messages = config.messages;
+  var POLL_CONNECTED_MS = 60000;
+  var POLL_OFFLINE_MS = 10000;
+  var pollTimer = null;
+  var socket = null;
+
+  function t(key, params) {
+    var text = messages[key] || key;
+    Object.keys(params || {}).forEach(function (name) { text = text.split("{" + name + "}").join(String(params[name])); });
+    return text;
+  }
+
+  function render(ticket) {
+    document.getElementById("code").textContent = ticket.code;
+    document.getElementById("service").textContent = ticket.service_label;
+    var box = document.getElementById("status-box");
+    box.className = "status status-" + ticket.status;
+    document.getElementById("status").textContent = t("public.status." + ticket.status);
+    var where = document.getElementById("where");
+    var showWhere = ticket.counter_name && (ticket.status === "called" || ticket.status === "serving");
+    where.hidden = !showWhere;
+    where.textContent = showWhere ? t(ticket.status === "called" ? "public.go_to" : "public.serving_at",
+      {counter: ticket.counter_name}) : "";
+    var queue = document.getElementById("queue");
+    queue.hidden = ticket.status !== "waiting";
+    document.getElementById("position").textContent = ticket.position === 1 ? t("public.next")
+      : (ticket.position ? t("public.position", {n: ticket.position - 1}) : "");
+    document.getElementById("eta").textContent = ticket.eta_minutes === null || ticket.eta_minutes === undefined
+      ? t("public.eta_unknown") : (ticket.eta_minutes === 0 ? t("public.eta_soon") : t("public.eta", {m: ticket.eta_minutes}));
+    var now = new Date();
+    document.getElementById("updated").textContent = t("public.updated",
+      {time: ("0" + now.getHours()).slice(-2) + ":" + ("0" + now.getMinutes()).slice(-2)});
+    document.body.setAttribute("data-status", ticket.status);
+  }
+
+  function setOffline(offline) {
+    document.getElementById("offline").hidden = !offline;
+  }
+
+  function poll() {
+    clearTimeout(pollTimer);
+    return fetch("/api/v1/public/tickets/" + encodeURIComponent(config.public_id), {headers: {"Accept": "application/json"}})
+      .then(function (response) { if (!response.ok) throw new Error(String(response.status)); return response.json(); })
+      .then(function (ticket) {
+        render(ticket);
+        if (socket && socket.connected) setOffline(false);
+      }, function () { setOffline(true); })
+      .then(schedule, schedule);
+  }
+
+  function schedule() {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, socket && socket.connected ? POLL_CONNECTED_MS : POLL_OFFLINE_MS);
+  }
+
+  render(config.ticket);
+  if (window.io) {
+    socket = window.io({auth: {public_id: config.public_id}, transports: ["websocket", "polling"]});
+    socket.on("connect", function () { setOffline(false); poll(); });
+    socket.on("disconnect", function () { setOffline(true); schedule(); });
+    socket.on("ticket.status", function (payload) {
+      if (payload && payload.ticket) render(payload.ticket);
+    });
+  }
+  schedule();
+})();

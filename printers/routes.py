@@ -1,0 +1,33 @@
+"""Staff endpoints of the printer: reprint a ticket, see the printer and what failed to print."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from turnero import print_spool
+from turnero.auth import box, requires
+
+api = Blueprint("printers_api", __name__, url_prefix="/api/v1")
+
+
+def _worker():
+    from flask import current_app
+
+    return current_app.extensions["printers"]
+
+
+@api.post("/tickets/<ticket_id>/reprint")
+@requires("staff")
+def reprint(ticket_id):
+    print_spool.queue_reprint(box().store, ticket_id, box().settings.printer["type"])
+    _worker().wake()
+    return jsonify({"ticket": box().engine.get_ticket(ticket_id)})
+
+
+@api.get("/printer")
+@requires("staff")
+def printer_status():
+    rows = box().store.read(
+        "SELECT id FROM tickets WHERE print_status = 'failed' AND service_day = ? "
+        "AND status IN ('waiting', 'called', 'serving') ORDER BY issued_at", (box().engine.clock.service_day(),))
+    return jsonify({"printer": _worker().health(),
+                    "unprinted": [box().engine.get_ticket(row["id"]) for row in rows]})

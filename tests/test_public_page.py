@@ -1,0 +1,79 @@
+"""The public status page /t/<public_id>: what a person sees on a phone after scanning the QR."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import screenshot
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(locale="es-PE", timezone_id="America/Lima",
+                                  viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def test_public_page_updates_live_when_called_and_shows_no_personal_data(phone, live_box):
+    ticket = live_box.call("POST", "/tickets", "beto", json={
+        "service": "VIC", "document": {"type": "DNI", "number": "45454545"}, "name": "Maribel Huamán"}).json()
+    phone.goto(f"{live_box.url}/t/{ticket['public_id']}")
+    assert phone.text_content("#code") == ticket["code"]
+    assert phone.text_content("#status") == "En espera"
+    assert phone.text_content("#service") == "Atención reservada", "a discreet service shows its neutral label"
+    expect(phone.locator("#position")).not_to_be_empty()
+    screenshot(phone, "public-01-waiting")
+    phone.wait_for_function("window.io && document.getElementById('offline').hidden")
+
+    call = live_box.call("POST", f"/tickets/{ticket['id']}/call", "beto", json={"counter": "c1"})
+    try:
+        assert call.status_code == 200, call.text
+        expect(phone.locator("#status")).to_have_text("¡Le están llamando!")
+        expect(phone.locator("#where")).to_have_text("Acérquese ahora a: Consultorio 1")
+        assert phone.is_hidden("#queue")
+        html = phone.content()
+        for secret in ("45454545", "Maribel", "Huamán", "víctimas", "beto"):
+            assert secret not in html
+        screenshot(phone, "public-02-called")
+    finally:
+        live_box.call("POST", f"/tickets/{ticket['id']}/start", "beto")
+        live_box.call("POST", f"/tickets/{ticket['id']}/finish", "beto", json={"outcome": "resolved"})
+        live_box.call("POST", "/counters/c1/close", "beto")
+    expect(phone.locator("#status")).to_have_text("Atendido")
+
+
+def test_public_page_in_the_ticket_language(phone, live_box):
+    ticket = live_box.call("POST", "/tickets", "beto", json={"service": "ORI", "language": "en"}).json()
+    phone.goto(f"{live_box.url}/t/{ticket['public_id']}")
+    assert phone.evaluate("document.documentElement.lang") == "en"
+    assert phone.text_content("h1") == "Your ticket"
+    assert phone.text_content("#status") == "Waiting"
+    assert phone.text_content("#service") == "Legal advice"
+
+
+def test_quechua_ticket_falls_back_to_spanish_text(phone, live_box):
+    ticket = live_box.call("POST", "/tickets", "beto", json={"service": "ORI", "language": "qu"}).json()
+    phone.goto(f"{live_box.url}/t/{ticket['public_id']}")
+    assert phone.text_content("#status") == "En espera"
+
+
+def test_unknown_public_id_is_a_readable_404(phone, live_box):
+    response = phone.goto(f"{live_box.url}/t/no-existe-123")
+    assert response.status == 404
+    assert "ticket" in phone.content().lower() or "turno" in phone.content().lower()
+    response = phone.goto(f"{live_box.url}/t/{'x' * 80}")
+    assert response.status == 404
+
+
+def test_public_page_polls_when_sockets_are_unavailable(phone, live_box):
+    """With the Socket.IO script blocked the page still learns of the call by polling."""
+    phone.route("**/socket.io.min.js", lambda route: route.abort())
+    phone.clock.install()
+    ticket = live_box.call("POST", "/tickets", "beto", json={"service": "VIC"}).json()
+    phone.goto(f"{live_box.url}/t/{ticket['public_id']}")
+    assert phone.text_content("#status") == "En espera"
+    live_box.call("POST", f"/tickets/{ticket['id']}/cancel", "beto", json={"reason": "prueba"})
+    phone.clock.fast_forward(11_000)
+    expect(phone.locator("#status")).to_have_text("Anulado")
