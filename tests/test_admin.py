@@ -67,7 +67,7 @@ def test_pairing_code_pairs_once_and_revoke_works(app, admin_client):
     assert f"{code[:4]} {code[4:]}" in page
 
     device = app.test_client()
-    pair_token = csrf(device, "/display")
+    pair_token = csrf(device, "/login")
     wrong = device.post("/pair", data={"code": "00000000", "csrf_token": pair_token})
     assert wrong.status_code == 422 and "incorrecto o vencido" in wrong.get_data(as_text=True)
     paired = device.post("/pair", data={"code": f"{code[:4]} {code[4:]}", "csrf_token": pair_token})
@@ -78,7 +78,7 @@ def test_pairing_code_pairs_once_and_revoke_works(app, admin_client):
     assert cookie.http_only
 
     again = app.test_client()
-    reuse = again.post("/pair", data={"code": code, "csrf_token": csrf(again, "/display")})
+    reuse = again.post("/pair", data={"code": code, "csrf_token": csrf(again, "/login")})
     assert reuse.status_code == 422  # one time only
 
     client.post("/admin/devices/pantalla-2/revoke", data={"csrf_token": token})
