@@ -63,6 +63,8 @@ class Settings:
     sync: dict = field(default_factory=dict)
     kiosk: dict = field(default_factory=dict)
     display: dict = field(default_factory=dict)
+    console: dict = field(default_factory=dict)
+    reports: dict = field(default_factory=dict)
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -111,7 +113,8 @@ def parse_settings(raw: dict, path: Path, env: dict) -> Settings:
     if sync["central_url"] and not sync["central_url"].startswith(("http://", "https://")):
         raise ConfigError(f"{where}: sync.central_url: must be an http(s) URL")
     return Settings(path=path, sede=sede, services=services, counters=counters, printer=tables["printer"],
-                    voice=tables["voice"], sync=sync, kiosk=tables["kiosk"], display=tables["display"])
+                    voice=tables["voice"], sync=sync, kiosk=tables["kiosk"], display=tables["display"],
+                    console=tables["console"], reports=tables["reports"])
 
 
 def _env_overrides(table: str, keys: dict, env: dict, where: str) -> dict:

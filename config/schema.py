@@ -118,6 +118,12 @@ TABLES = {
         "timeout_seconds": Key((int, float), 10, _range(1, 120)),
         "pack_dir": Key(str, ""),
         "play_on_box": Key(bool, False),
+        # Languages announced, in order; empty = Spanish, plus Quechua when the sede lists "qu".
+        "languages": Key(list, []),
+        # Synthesize the phrases of waiting tickets ahead of their call (lower call-to-voice latency).
+        "precompute": Key(bool, True),
+        # Advanced: another synthesis worker speaking the same JSON-lines protocol (empty = pyttsx3).
+        "worker_command": Key(str, ""),
     },
     "sync": {
         "central_url": Key(str, ""),
@@ -126,6 +132,8 @@ TABLES = {
         "retention_days": Key(int, 30, _range(0, 3650)),
         "batch_size": Key(int, 500, _range(1, 500)),
         "timeout_seconds": Key((int, float), 10, _range(0.5, 120)),
+        # First retry wait; it doubles per failure (with jitter) up to 5 minutes. Tests make it short.
+        "backoff_base_seconds": Key((int, float), 2, _range(0.01, 300)),
     },
     "kiosk": {
         "inactivity_seconds": Key(int, 30, _range(5, 600)),
@@ -135,6 +143,19 @@ TABLES = {
     "display": {
         "previous_calls": Key(int, 6, _range(0, 20)),
         "message": Key(str, ""),
+    },
+    "console": {
+        # The console offers "no se presentó" once a called ticket has been recalled this many times.
+        "no_show_after_recalls": Key(int, 1, _range(0, 10)),
+        "sound": Key(bool, True),
+    },
+    "reports": {
+        # Targets of the monthly indicator table (shares are 0..1; 0 minutes or 0 people = no target).
+        "within_target_goal": Key((int, float), 0.8, _range(0, 1)),
+        "no_show_goal": Key((int, float), 0.1, _range(0, 1)),
+        "median_wait_goal_minutes": Key(int, 15, _range(0, 1440)),
+        "preferential_wait_goal_minutes": Key(int, 10, _range(0, 1440)),
+        "served_goal_month": Key(int, 0, _range(0, 10_000_000)),
     },
 }
 

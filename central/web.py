@@ -1,0 +1,66 @@
+"""HTTP for the central receiver: the sync API the boxes call, and read-only KPI pages."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+from central import kpis, service
+from central.service import CentralError
+
+bp = Blueprint("central", __name__)
+
+
+def _db():
+    return current_app.extensions["central_db"]
+
+
+@bp.post("/api/v1/sedes/<code>/events")
+def receive_events(code):
+    service.authenticate(_db(), code, request.headers.get("Authorization"))
+    body = request.get_json(silent=True)
+    if body is None:
+        raise CentralError("bad_request", "The body must be JSON.", 400)
+    acked = service.ingest(_db(), code, body)
+    return jsonify({"acked_seq": acked})
+
+
+@bp.get("/api/v1/sedes/<code>/appointments")
+def send_appointments(code):
+    service.authenticate(_db(), code, request.headers.get("Authorization"))
+    return jsonify(service.appointments_since(_db(), code, request.args.get("since")))
+
+
+@bp.get("/api/v1/sedes/<code>/kpis")
+def kpis_json(code):
+    _known(code)
+    first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
+    return jsonify(kpis.sede_kpis(_db(), code, first, last, current_app.config["TARGET_WAIT_MINUTES"]))
+
+
+@bp.get("/healthz")
+def healthz():
+    _db().one("SELECT 1")
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/")
+def overview():
+    first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
+    data = kpis.national(_db(), first, last, current_app.config["TARGET_WAIT_MINUTES"])
+    return render_template("central/overview.html", data=data)
+
+
+@bp.get("/sedes/<code>")
+def sede_page(code):
+    sede = _known(code)
+    first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
+    data = kpis.sede_kpis(_db(), code, first, last, current_app.config["TARGET_WAIT_MINUTES"])
+    return render_template("central/sede.html", sede=sede, data=data)
+
+
+def _known(code) -> dict:
+    for sede in service.list_sedes(_db()):
+        if sede["code"] == code:
+            return sede
+    raise CentralError("unknown_sede", f"No sede {code!r} is registered here.", 404)

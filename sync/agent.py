@@ -1,0 +1,92 @@
+"""One push-and-pull exchange with the central side, shared by the worker and ``turnero sync --once``.
+
+Plain Python over the engine: events are read from the store in ``seq`` order and sent as the
+staff view of ``/api/v1/events``; the acknowledged point advances only on the central side's
+``acked_seq``. Errors are raised (:mod:`sync.client`); the caller records them.
+"""
+from __future__ import annotations
+
+import logging
+
+from sync.client import CentralClient, Retryable
+from sync.retention import purge_personal_data
+from sync.state import SyncState
+from turnero.errors import DomainError
+
+log = logging.getLogger(__name__)
+MAX_PULL_PAGES = 100
+
+
+class SyncAgent:
+    def __init__(self, engine, sync_settings: dict, client: CentralClient | None = None):
+        self.engine = engine
+        self.settings = sync_settings
+        self.state = SyncState(engine.store)
+        self.client = client or CentralClient(sync_settings["central_url"], engine.settings.sede["code"],
+                                              sync_settings["token"], sync_settings["timeout_seconds"])
+
+    def close(self):
+        self.client.close()
+
+    def push_batch(self) -> int:
+        """Send the next batch (at most ``batch_size`` events from ``acked_seq + 1``).
+
+        Returns how many events the central side newly acknowledged (0 when nothing was pending).
+        """
+        acked = self.state.acked_seq()
+        rows = self.engine.events_after(acked, self.settings["batch_size"])
+        if not rows:
+            return 0
+        events = [self.engine.views.event(row) for row in rows]
+        new_acked = self.client.push(events)
+        # Never past what this box holds: a central side that "holds more" is not this box's history.
+        new_acked = min(new_acked, self.engine.last_seq())
+        self.state.record_ack(new_acked, self.engine.clock())
+        if new_acked == acked:
+            raise Retryable(f"central did not acknowledge events from seq {acked + 1} (acked_seq {new_acked})")
+        return max(0, new_acked - acked)
+
+    def push_all(self, should_stop=lambda: False) -> int:
+        """Push batches until nothing is pending (or ``should_stop()``); returns events acknowledged."""
+        total = 0
+        while not should_stop():
+            before = self.state.acked_seq()
+            acked_now = self.push_batch()
+            if acked_now == 0 and self.state.acked_seq() == before:
+                break
+            total += acked_now
+        return total
+
+    def pull(self) -> dict:
+        """Fetch appointments changed since the stored cursor and keep them. Returns counts."""
+        cursor = self.state.row()["appointment_cursor"]
+        stored = skipped = 0
+        for _ in range(MAX_PULL_PAGES):
+            appointments, new_cursor = self.client.pull(cursor)
+            for appointment in appointments:
+                try:
+                    self.engine.upsert_appointment(appointment)
+                    stored += 1
+                except (DomainError, KeyError, TypeError, ValueError) as exc:
+                    # One bad record must not block the others; the central team sees it in the log.
+                    skipped += 1
+                    ident = appointment.get("id") if isinstance(appointment, dict) else None
+                    log.warning("appointment %r skipped: %s", ident, getattr(exc, "message", exc))
+            self.state.set_cursor(new_cursor, self.engine.clock())
+            if not appointments or new_cursor == cursor:
+                break
+            cursor = new_cursor
+        return {"stored": stored, "skipped": skipped}
+
+    def purge(self) -> dict:
+        return purge(self.engine, self.settings)
+
+
+def purge(engine, sync_settings: dict) -> dict:
+    """Run the retention purge over what the central side has acknowledged (see sync.retention)."""
+    state = SyncState(engine.store)
+    row = state.row()
+    counts = purge_personal_data(engine.store, engine.clock(), row["acked_seq"], sync_settings["retention_days"],
+                                 row["purged_seq"])
+    state.set_purged(counts["purged_seq"], engine.clock())
+    return counts

@@ -1,0 +1,155 @@
+"""HTTP to the central receiver (SPEC.md, "Sync protocol"): push a batch, pull appointments.
+
+Every failure becomes one of two exceptions, which is all the agent needs to decide:
+:class:`Retryable` (connection errors, timeouts, 5xx, 408, 429: back off and try again) or
+:class:`Rejected` (any other 4xx, a refused URL: stop and keep every event).
+
+Retries are the agent's, not urllib3's: a ``Retry`` inside the adapter would sleep inside a call
+that must return quickly to report state, and could not persist its backoff across a restart.
+The token travels only in the ``Authorization`` header and never appears in a message.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from sync.backoff import parse_retry_after
+
+RETRYABLE_STATUS = {408, 429}
+USER_AGENT = "turnero-sync/1"
+
+
+class SyncError(Exception):
+    """A failed exchange; ``str()`` is one line fit for /healthz and the CLI (no token)."""
+
+
+class Retryable(SyncError):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Rejected(SyncError):
+    """The central side refused the request for a reason a retry will not fix."""
+
+
+def check_central_url(url: str) -> str:
+    """Return the URL without a trailing slash, or raise Rejected: only https, or http to loopback."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Rejected(f"sync.central_url is not an http(s) URL: {url!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise Rejected(f"sync.central_url must use https (plain http is allowed only to loopback): {url!r}")
+    if parts.username or parts.password:
+        raise Rejected("sync.central_url must not carry credentials; use sync.token")
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class CentralClient:
+    def __init__(self, central_url: str, sede: str, token: str, timeout: float = 10):
+        self.base = check_central_url(central_url)
+        self.sede = sede
+        self._token = token
+        self.timeout = timeout
+        self.session = requests.Session()
+        # Our own backoff decides when to retry (see the module docstring).
+        self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=2))
+        self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=2))
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+
+    def __repr__(self):
+        return f"CentralClient({self.base!r}, sede={self.sede!r})"
+
+    def close(self):
+        self.session.close()
+
+    def _url(self, what: str) -> str:
+        return f"{self.base}/api/v1/sedes/{quote(self.sede, safe='')}/{what}"
+
+    def push(self, events: list[dict]) -> int:
+        """POST a contiguous batch; returns the central side's ``acked_seq``."""
+        body = json.dumps({"sede": self.sede, "events": events}, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+        response = self._request("POST", self._url("events"), data=body,
+                                 headers={"Content-Type": "application/json"})
+        acked = _json(response).get("acked_seq")
+        if not isinstance(acked, int) or isinstance(acked, bool) or acked < 0:
+            raise Retryable(f"central answered without a valid acked_seq (HTTP {response.status_code})")
+        return acked
+
+    def pull(self, since: str | None) -> tuple[list[dict], str | None]:
+        """GET appointments changed since the cursor; returns (appointments, new cursor)."""
+        params = {"since": since} if since else None
+        body = _json(self._request("GET", self._url("appointments"), params=params))
+        appointments = body.get("appointments")
+        if not isinstance(appointments, list):
+            raise Retryable("central answered appointments without a list")
+        cursor = body.get("cursor")
+        return appointments, (str(cursor) if cursor is not None else since)
+
+    def _request(self, method: str, url: str, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise Retryable(f"central did not answer within {self.timeout:g} s") from None
+        except requests.ConnectionError as exc:
+            raise Retryable(f"cannot reach central: {_reason(exc)}") from None
+        except requests.RequestException as exc:
+            raise Retryable(f"request to central failed: {type(exc).__name__}") from None
+        status = response.status_code
+        if status < 300:
+            return response
+        detail = _error_detail(response)
+        if status >= 500 or status in RETRYABLE_STATUS:
+            raise Retryable(f"central answered HTTP {status}{detail}",
+                            parse_retry_after(response.headers.get("Retry-After"), time.time()))
+        raise Rejected(f"central refused the request: HTTP {status}{detail}")
+
+
+def _json(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        raise Retryable(f"central answered HTTP {response.status_code} with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise Retryable("central answered JSON that is not an object")
+    return body
+
+
+def _error_detail(response) -> str:
+    try:
+        error = response.json().get("error") or {}
+        code, message = error.get("code"), error.get("message")
+    except (ValueError, AttributeError):
+        return ""
+    if not code:
+        return ""
+    return f" {code}: {message}"[:300] if message else f" {code}"
+
+
+def _reason(exc: Exception) -> str:
+    """A few words on why (urllib3's message names the URL, never the headers)."""
+    text = str(exc)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "ConnectionResetError" in text:
+        return "the connection was closed before an answer"
+    return text[:200]

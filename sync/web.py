@@ -1,0 +1,31 @@
+"""Two API routes for the admin page: the sync status, and "sync now" (push, then pull)."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from turnero.auth import requires
+from turnero.errors import DomainError
+
+
+def create_blueprint(status_provider) -> Blueprint:
+    bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync")
+
+    @bp.get("/status")
+    @requires("supervisor")
+    def sync_status():
+        return jsonify({"sync": status_provider()})
+
+    @bp.post("/run")
+    @requires("admin")
+    def sync_now():
+        worker = current_app.extensions.get("turnero_sync")
+        if worker is None:
+            raise DomainError("sync_disabled", "La sincronización no está activa en esta sede "
+                              "(configure [sync] central_url).", 409)
+        # A stop is lifted by an explicit request, like `turnero sync --once`.
+        worker.state.lift_stop()
+        worker.request_round(pull=True)
+        return jsonify({"sync": status_provider()}), 202
+
+    return bp
+
