@@ -1,5 +1,49 @@
-"""The counter part of the box (see its issue). Wired by turnero.app.create_app via init_app."""
+"""The counter part of the box: the staff console, the supervisor's live view and the reports.
+
+Wired by turnero.app.create_app via init_app. The pages call the JSON API with the session
+cookie (plus the CSRF header) and follow the event stream over Socket.IO.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+log = logging.getLogger(__name__)
+
+
+class StatsWarmer:
+    """Works out the last month's per-day report figures once, shortly after start, so the
+    first report a supervisor opens does not pay for reading the whole month."""
+
+    DELAY_SECONDS = 5
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._stop = threading.Event()
+
+    def start(self):
+        threading.Thread(target=self._run, name="turnero-stats-warmer", daemon=True).start()
+
+    def stop(self):
+        self._stop.set()
+
+    def _run(self):
+        if self._stop.wait(self.DELAY_SECONDS):
+            return
+        from turnero.stats import compute_stats
+
+        today = self.engine.clock.local().date()
+        try:
+            compute_stats(self.engine, (today - timedelta(days=31)).isoformat(), today.isoformat())
+        except Exception:  # a cold cache only costs time; never take the box down for it
+            log.exception("could not prepare the report figures")
 
 
 def init_app(app):
-    """Register this part with the app (nothing yet)."""
+    """Register the console, supervisor and report pages; warm the report cache at start."""
+    from counter.views import blueprint
+
+    app.register_blueprint(blueprint)
+    box = app.extensions["turnero"]
+    box.workers.append(StatsWarmer(box.engine))

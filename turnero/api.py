@@ -6,7 +6,8 @@ from flask import Blueprint, g, jsonify, request
 from turnero.auth import box, current_principal, requires
 from turnero.errors import DomainError
 from turnero.openapi import openapi_document
-from turnero.stats import compute_stats
+from turnero import supervision
+from turnero.stats import compute_stats, own_figures
 from turnero.views import without_personal_data
 
 STAFF = ("staff",)
@@ -224,7 +225,8 @@ def create_api(limiter) -> Blueprint:
     @api.post("/tickets/<ticket_id>/requeue")
     @requires("supervisor")
     def requeue(ticket_id):
-        return jsonify({"ticket": box().engine.requeue(ticket_id, _me())})
+        body = json_body()
+        return jsonify({"ticket": box().engine.requeue(ticket_id, _me(), field(body, "reason", str))})
 
     @api.post("/tickets/<ticket_id>/return")
     @requires(*STAFF)
@@ -272,6 +274,38 @@ def create_api(limiter) -> Blueprint:
     @requires("supervisor")
     def stats():
         return jsonify(compute_stats(box().engine, request.args.get("from"), request.args.get("to")))
+
+    @api.get("/stats/me")
+    @requires(*STAFF)
+    def own_stats():
+        return jsonify(own_figures(box().engine, _me()))
+
+    @api.get("/tickets")
+    @requires(*STAFF)
+    def tickets_today():
+        statuses = supervision.check_statuses(request.args.get("status"))
+        return jsonify({"tickets": supervision.tickets_today(box().engine, statuses)})
+
+    @api.get("/supervision")
+    @requires("supervisor")
+    def supervision_overview():
+        return jsonify(supervision.overview(box().engine))
+
+    @api.post("/counters/<counter_id>/services")
+    @requires("supervisor")
+    def counter_services(counter_id):
+        body = json_body(required=True)
+        services = field(body, "services", list, required=True)
+        if not all(isinstance(code, str) for code in services):
+            raise DomainError("invalid_type", "El campo 'services' debe ser una lista de códigos.", 400)
+        return jsonify({"counter": supervision.assign_services(
+            box().engine, counter_id, services, _me(), field(body, "reason", str))})
+
+    @api.post("/close-day")
+    @requires("supervisor")
+    def close_day():
+        body = json_body(required=True)
+        return jsonify(supervision.close_day(box().engine, _me(), field(body, "reason", str)))
 
     @api.get("/openapi.json")
     def openapi():

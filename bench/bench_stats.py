@@ -1,0 +1,63 @@
+"""Stats for a 100,000-ticket month (target: <= 200 ms).
+
+Generates a month straight into a real SQLite file (executemany, rows in time order like a box
+writes them), then times ``turnero.stats.compute_stats`` for the whole month, and once more for
+a single day. Prints its figures; asserts nothing about time.
+
+    .venv/bin/python bench/bench_stats.py [--tickets 100000] [--runs 15]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from config import load_settings  # noqa: E402
+from counter.sample import generate_month  # noqa: E402
+from tests.conftest import LIMA, FakeClock, write_sede  # noqa: E402
+from turnero.clock import SedeClock  # noqa: E402
+from turnero.engine import Engine  # noqa: E402
+from turnero.stats import compute_stats  # noqa: E402
+from turnero.store import Store  # noqa: E402
+
+
+def timed(engine, first, last, runs):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        compute_stats(engine, first, last)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = write_sede(Path(tmp) / "data")
+        settings = load_settings(data_dir, {})
+        store = Store.in_data_dir(data_dir)
+        started = time.perf_counter()
+        truth = generate_month(store, settings, date(2026, 11, 1), 30, args.tickets)
+        print(f"generated {truth['tickets']} tickets ({truth['served']} attentions served) "
+              f"in {time.perf_counter() - started:.1f} s")
+        store.close()
+        store = Store.in_data_dir(data_dir)  # a fresh connection, as a new request thread has
+        engine = Engine(store, settings, SedeClock(settings.timezone, FakeClock(datetime(2026, 12, 2, tzinfo=LIMA))))
+        month = timed(engine, "2026-11-01", "2026-11-30", args.runs)
+        day = timed(engine, "2026-11-10", "2026-11-10", args.runs)
+        print(f"month stats: first {month[0]:.0f} ms, median {statistics.median(month):.0f} ms, "
+              f"best {min(month):.0f} ms, worst {max(month):.0f} ms (target <= 200 ms)")
+        print(f"one day:     median {statistics.median(day):.1f} ms")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,398 @@
+"""Spoken calls: from a committed call event to WAV files the display plays (and the box, if set).
+
+One event path: an announcement is derived from the committed ``ticket.called`` or
+``ticket.recalled`` row, looked up by ``seq``. The :class:`Announcer` hears commits through
+``store.on_commit`` and synthesizes off the request path, in a thread that feeds one isolated
+worker process (:mod:`display.voice_synth`); the display asks for ``/api/v1/announcements/<seq>``,
+which waits briefly for that work or, for a call it never heard (after a restart), does it then.
+
+Phrases are cached on disk in ``<data_dir>/voice/<key>.wav``, the key a hash of engine, voice,
+rate and text, so a recall or a repeated code is instant. Phrases of waiting tickets are made
+ahead of their call (``[voice] precompute``). A failed synthesis leaves the call without voice:
+the display still chimes and shows it, the error is logged and shown in ``/healthz``.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import queue
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from display import audio
+from display.speaker import BoxSpeaker
+from display.voice_pack import Packs
+from display.voice_synth import SynthesisError, SynthWorker
+from turnero.i18n import catalog
+
+log = logging.getLogger(__name__)
+CALL_TYPES = ("ticket.called", "ticket.recalled")
+CHIME = "chime"
+KEPT_RESULTS = 2000
+PRECOMPUTE_BACKLOG = 300
+CALL, PRECOMPUTE = 0, 1  # job priorities: a call never waits behind precomputation
+# Codes restart daily, so the same phrases come back: the cache is kept, but bounded (a phrase is
+# ~130 KB); the least recently used files go first.
+CACHE_LIMIT_BYTES = 300 * 1024 * 1024
+CACHE_KEEP_BYTES = 200 * 1024 * 1024
+PRUNE_EVERY = 200  # new files between two checks
+
+
+def announced_languages(settings) -> list[str]:
+    """``[voice] languages``, else Spanish plus Quechua when the sede lists it."""
+    languages = list(settings.voice["languages"]) or \
+        ["es"] + (["qu"] if "qu" in settings.sede["languages"] else [])
+    return list(dict.fromkeys(languages))
+
+
+def spoken_code(code: str, language: str) -> str | None:
+    """``A-007`` -> "a cero cero siete", from the language's own catalog; None if it lacks a word."""
+    texts = catalog(language)
+    words = []
+    for char in code.lower():
+        key = f"voice.digit.{char}" if char.isdigit() else f"voice.letter.{char}" if char.isalpha() else None
+        if key is None:
+            continue
+        if not texts.get(key):
+            return None
+        words.append(texts[key])
+    return " ".join(words)
+
+
+def phrase_text(language: str, code: str, counter: dict) -> str | None:
+    """The sentence to synthesize, or None when the language's catalog lacks the phrase (never
+    invented: a language with no ``voice.phrase`` of its own is simply not spoken)."""
+    template = catalog(language).get("voice.phrase")
+    code_words = spoken_code(code, language)
+    if not template or code_words is None:
+        return None
+    return template.format(code=code_words, counter=counter.get("spoken_name") or counter.get("name") or "")
+
+
+class Announcer:
+    def __init__(self, settings, data_dir: Path, engine, synth: SynthWorker | None = None,
+                 speaker: BoxSpeaker | None = None):
+        self.settings = settings
+        self.voice = settings.voice
+        self.queue_engine = engine  # the queue engine: committed events and waiting tickets
+        self.cache_dir = Path(data_dir) / "voice"
+        self.engine = self.voice["engine"] if self.voice["enabled"] else "none"
+        self.languages = announced_languages(settings)
+        self.synth = synth
+        if self.engine == "espeak" and synth is None:
+            self.synth = SynthWorker(self.voice["timeout_seconds"], self.voice["worker_command"])
+        self.packs = Packs(self.voice["pack_dir"]) if self.engine == "pack" else None
+        self.speaker = speaker
+        self.chime_path = self.cache_dir / f"{CHIME}.wav"
+        self.stats = {"synthesized": 0, "cache_hits": 0, "failures": 0}
+        self.last_error: str | None = None
+        self.last_failed = False
+        self.unspoken_languages = self._unspoken_languages()
+        self._results: OrderedDict[int, dict] = OrderedDict()
+        self._waiters: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._render_lock = threading.Lock()
+        self._jobs: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._precompute_pending = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def ensure_chime(self) -> Path:
+        """The chime is made once per data directory (the display plays it even with no voice)."""
+        if not self.chime_path.exists():
+            audio.write(self.chime_path, audio.chime())
+        return self.chime_path
+
+    def start(self):
+        self.ensure_chime()
+        if self._thread is None and self.engine != "none":
+            self._thread = threading.Thread(target=self._run, name="turnero-voice", daemon=True)
+            self._thread.start()
+            if self.speaker is not None:
+                self.speaker.start()
+
+    def stop(self):
+        self._stop.set()
+        self._jobs.put((-1, 0, "stop", None))
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.synth is not None:
+            self.synth.close()
+        if self.speaker is not None:
+            self.speaker.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ----------------------------------------------------------------- event intake
+
+    def on_commit(self, events: list[dict]):
+        """Store listener: runs in the committing request's thread, so it only queues work."""
+        if self.engine == "none" or not self.running:
+            return  # without the worker thread, announcements are made when asked for
+        for event in events:
+            if event["type"] in CALL_TYPES:
+                self._submit(event, live=True)
+            elif self.voice["precompute"] and event["type"] in ("ticket.issued", "ticket.transferred",
+                                                                  "ticket.requeued", "ticket.returned"):
+                self.precompute(event["data"]["ticket"])
+
+    def precompute(self, ticket: dict):
+        """Queue the phrases this waiting ticket may be called with (one per counter serving it)."""
+        if ticket.get("status") != "waiting" or self._precompute_pending >= PRECOMPUTE_BACKLOG:
+            return
+        for counter in self.settings.counters.values():
+            if ticket["service"] in counter.services:
+                self._precompute_pending += 1
+                brief = {"id": counter.id, "name": counter.name, "spoken_name": counter.spoken_name}
+                self._jobs.put((PRECOMPUTE, next(self._order), "precompute", (ticket["code"], brief)))
+
+    def _submit(self, event: dict, live: bool = False) -> threading.Event:
+        """Queue the announcement of a call; ``live`` calls (just committed) also go to the box speaker."""
+        with self._lock:
+            waiter = self._waiters.get(event["seq"])
+            if waiter is None:
+                waiter = self._waiters[event["seq"]] = threading.Event()
+                if event["seq"] in self._results:
+                    waiter.set()
+                else:
+                    self._jobs.put((CALL, event["seq"], "call", (event, live)))
+        if not self.running and not waiter.is_set():
+            self._drain()  # no worker thread (tests, CLI): do the work in the caller
+        return waiter
+
+    # ----------------------------------------------------------------- reading
+
+    def call_event(self, seq: int) -> dict | None:
+        """The committed call or recall event ``seq``, or None."""
+        events = self.queue_engine.events_after(seq - 1, 1) if seq > 0 else []
+        if events and events[0]["seq"] == seq and events[0]["type"] in CALL_TYPES:
+            return events[0]
+        return None
+
+    def announcement(self, event: dict, wait: float = 0.0) -> dict:
+        """The announcement of a call event; waits up to ``wait`` seconds for it to be ready."""
+        if self.engine == "none":
+            return self._describe(event, "disabled", [])
+        seq = event["seq"]
+        with self._lock:
+            ready = self._results.get(seq)
+        if ready is not None:
+            return ready
+        waiter = self._submit(event)
+        waiter.wait(wait)
+        with self._lock:
+            return self._results.get(seq) or self._describe(event, "pending", [])
+
+    # ----------------------------------------------------------------- work
+
+    def _run(self):
+        if self.cache_dir.is_dir():
+            self.prune_cache()
+        if self.voice["precompute"]:
+            self._jobs.put((PRECOMPUTE, next(self._order), "startup", None))
+        while not self._stop.is_set():
+            job = self._jobs.get()
+            if job[2] == "stop":
+                return
+            self._handle(job)
+
+    def _drain(self):
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job[2] != "stop":
+                self._handle(job)
+
+    def _handle(self, job):
+        _priority, _order, kind, payload = job
+        try:
+            if kind == "call":
+                self._announce(*payload)
+            elif kind == "precompute":
+                self._precompute_pending = max(0, self._precompute_pending - 1)
+                if self.last_failed:
+                    return  # a failing synthesizer is left to the calls, not kept busy ahead of them
+                code, counter = payload
+                for part in self.parts(code, counter):
+                    self._render(part)
+            elif kind == "startup":
+                self._precompute_waiting()
+        except Exception:  # the voice thread must survive anything; the call is shown regardless
+            log.exception("voice job %s failed", kind)
+
+    def _precompute_waiting(self):
+        for ticket in self.queue_engine.queue()[:100]:
+            self.precompute(ticket)
+
+    def _announce(self, event: dict, live: bool):
+        data = event["data"]
+        counter = data.get("counter") or {"id": data["ticket"]["counter"], "name": data["ticket"]["counter_name"]}
+        parts, errors = [], []
+        for part in self.parts(data["ticket"]["code"], counter):
+            try:
+                self._render(part)
+                parts.append(part)
+            except (SynthesisError, OSError, ValueError) as exc:
+                errors.append(f"{part['language']}: {exc}")
+        status = "ready" if parts else "failed"
+        if errors:
+            log.error("voice for %s (seq %s) failed: %s", data["ticket"]["code"], event["seq"], "; ".join(errors))
+        result = self._describe(event, status, parts, "; ".join(errors) or None)
+        with self._lock:
+            self._results[event["seq"]] = result
+            while len(self._results) > KEPT_RESULTS:
+                old, _ = self._results.popitem(last=False)
+                self._waiters.pop(old, None)
+            waiter = self._waiters.setdefault(event["seq"], threading.Event())
+        waiter.set()
+        if live and self.speaker is not None:
+            self.speaker.play([self.chime_path] + [self.cache_dir / f"{part['key']}.wav" for part in parts],
+                              self.voice["repeat"])
+
+    def parts(self, code: str, counter: dict) -> list[dict]:
+        """One part per announced language that can be spoken: its text and cache key."""
+        out = []
+        for language in self.languages:
+            if self.engine == "espeak":
+                text = phrase_text(language, code, counter)
+                if text is None:
+                    continue
+                voice = self.voice.get(f"voice_{language}") or language
+                key = _key("espeak", voice, self.voice["rate"], text)
+                out.append({"language": language, "text": text, "key": key, "voice": voice})
+            elif self.engine == "pack" and self.packs.has_language(language):
+                brief = _CounterBrief(counter)
+                plan = self.packs.plan(language, code, brief)
+                text = phrase_text("es", code, counter) if language == "es" else None
+                key = _key("pack", self.packs.fingerprint(language), language, repr(plan),
+                           brief.spoken_name or brief.name)
+                out.append({"language": language, "text": text, "key": key, "code": code, "counter": brief})
+        return out
+
+    def _render(self, part: dict) -> Path:
+        """Make sure the part's WAV exists (cache hit or fresh synthesis)."""
+        path = self.cache_dir / f"{part['key']}.wav"
+        if path.exists():
+            self.stats["cache_hits"] += 1
+            _touch(path)
+            return path
+        with self._render_lock:
+            if path.exists():
+                self.stats["cache_hits"] += 1
+                return path
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                if self.engine == "espeak":
+                    scratch = self.cache_dir / f".{part['key']}.raw.wav"
+                    try:
+                        self.synth.synthesize(part["text"], part["voice"], self.voice["rate"], scratch)
+                        clip = audio.trim(audio.read(scratch), keep_ms=120)
+                    finally:
+                        scratch.unlink(missing_ok=True)
+                else:
+                    clip, _borrowed, missing = self.packs.compose(part["language"], part["code"], part["counter"])
+                    if missing:
+                        log.warning("voice pack %s lacks %s", part["language"], ", ".join(missing))
+                if not clip.samples:
+                    raise SynthesisError("the phrase came out silent")
+                audio.write(path, clip)
+            except Exception as exc:
+                self.stats["failures"] += 1
+                self.last_failed, self.last_error = True, f"{time.strftime('%H:%M:%S')} {exc}"
+                raise
+            self.stats["synthesized"] += 1
+            self.last_failed = False
+            if self.stats["synthesized"] % PRUNE_EVERY == 0:
+                self.prune_cache()
+            return path
+
+    def prune_cache(self, limit: int = CACHE_LIMIT_BYTES, keep: int = CACHE_KEEP_BYTES) -> int:
+        """Delete the least recently used phrases once the cache passes ``limit``; returns how many."""
+        files = [(path.stat().st_mtime, path.stat().st_size, path) for path in self.cache_dir.glob("*.wav")
+                 if path.name != self.chime_path.name]
+        total = sum(size for _mtime, size, _path in files)
+        removed = 0
+        if total <= limit:
+            return 0
+        for _mtime, size, path in sorted(files):
+            if total <= keep:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        log.info("voice cache pruned: %d files removed", removed)
+        return removed
+
+    def _describe(self, event: dict, status: str, parts: list, error: str | None = None) -> dict:
+        data = event["data"]
+        ticket = data["ticket"]
+        counter = data.get("counter") or {"id": ticket["counter"], "name": ticket["counter_name"]}
+        described = []
+        for part in parts:
+            path = self.cache_dir / f"{part['key']}.wav"
+            duration = audio.duration(path) if path.exists() else None
+            described.append({"language": part["language"], "text": part["text"],
+                              "url": f"/display/voice/{part['key']}.wav", "duration": duration})
+        return {
+            "seq": event["seq"], "type": event["type"], "recall": event["type"] == "ticket.recalled",
+            "code": ticket["code"], "counter": {"id": counter.get("id"), "name": counter.get("name")},
+            "status": status, "parts": described, "repeat": self.voice["repeat"],
+            "chime_url": f"/display/voice/{CHIME}.wav", "error": error,
+        }
+
+    # ----------------------------------------------------------------- health
+
+    def _unspoken_languages(self) -> list[str]:
+        if self.engine == "espeak":
+            return [lang for lang in self.languages if not catalog(lang).get("voice.phrase")]
+        if self.engine == "pack":
+            return [lang for lang in self.languages if not self.packs.has_language(lang)]
+        return []
+
+    def health(self) -> dict:
+        if self.engine == "none":
+            return {"status": "disabled"}
+        problem = None
+        if self.engine == "espeak" and not self.voice["worker_command"] and shutil.which("espeak-ng") is None:
+            problem = "espeak-ng no está instalado"
+        elif self.engine == "pack" and not self.packs.packs:
+            problem = f"no hay paquetes de voz en {self.voice['pack_dir'] or '(pack_dir vacío)'}"
+        elif self.last_failed:
+            problem = self.last_error
+        body = {"status": "error" if problem else "ok", "engine": self.engine, "detail": problem,
+                "languages": self.languages, "unspoken_languages": self.unspoken_languages, **self.stats,
+                "worker_kills": self.synth.kills if self.synth is not None else 0}
+        if self.last_error:
+            body["last_error"] = self.last_error
+        return body
+
+
+class _CounterBrief:
+    """The counter as the pack composer reads it (``id``, ``name``, ``spoken_name``)."""
+
+    def __init__(self, counter: dict):
+        self.id = counter.get("id")
+        self.name = counter.get("name") or ""
+        self.spoken_name = counter.get("spoken_name") or ""
+
+
+def _touch(path: Path):
+    try:
+        path.touch()  # the cache's "recently used" is the file's mtime
+    except OSError:
+        pass
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
