@@ -263,6 +263,17 @@ class LiveBox:
             headers["Authorization"] = f"Bearer {self.tokens[token_name]}"
         return requests.request(method, self.url + "/api/v1" + path, headers=headers, timeout=10, **kwargs)
 
+    def release(self, counter: str):
+        """Free a counter of the shared box whatever earlier tests left there (as the supervisor)."""
+        counters = {c["id"]: c for c in self.call("GET", "/counters", "sofia").json()["counters"]}
+        held = counters[counter]["ticket"]
+        if held is not None:
+            action = "finish" if held["status"] == "serving" else "cancel"
+            body = {"outcome": "resolved"} if action == "finish" else {}
+            self.call("POST", f"/tickets/{held['id']}/{action}", "sofia", json=body).raise_for_status()
+        if counters[counter]["state"] != "closed":
+            self.call("POST", f"/counters/{counter}/close", "sofia").raise_for_status()
+
     def kill(self, sig=9):
         """Kill the whole process group (Gunicorn master and worker) with ``sig``."""
         if self.process and self.process.poll() is None:
