@@ -70,3 +70,55 @@ def test_install_script_refuses_without_root():
         pytest.skip("running as root: install.sh would really install")
     result = subprocess.run(["sh", str(DEPLOY / "install.sh")], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "root" in result.stderr
+
+
+def _unit_command(unit: str, env: dict) -> list[str]:
+    """The unit's ExecStart with systemd's ${VAR} expansion, from its Environment= and the
+    EnvironmentFile shipped as /etc/default/turnero."""
+    values = {}
+    for line in (DEPLOY / "default.turnero").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    values.update(env)
+    exec_start = next(line.split("=", 1)[1] for line in (DEPLOY / unit).read_text().splitlines()
+                      if line.startswith("ExecStart="))
+    words = exec_start.replace("/opt/turnero/venv/bin/turnero", str(TURNERO)).split()
+    return [values.get(word[2:-1], word) if word.startswith("${") else word for word in words]
+
+
+def test_the_service_command_serves_and_stops_on_sigterm(tmp_path):
+    """What systemd would run: the unit's ExecStart with the shipped defaults (as far as a machine
+    without systemd as PID 1 allows). It serves /healthz and stops cleanly within TimeoutStopSec."""
+    import signal
+
+    import requests
+
+    from tests.conftest import free_port, write_sede
+
+    data_dir = write_sede(tmp_path / "data")
+    port = free_port()
+    command = _unit_command("turnero.service", {"TURNERO_HOST": "127.0.0.1", "TURNERO_PORT": str(port)})
+    assert command[1:] == ["run", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "TURNERO_DATA_DIR": str(data_dir)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        health = None
+        while time.time() < deadline and process.poll() is None:
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert health is not None and health.status_code == 200, process.poll()
+        assert health.json()["db"] == "ok"
+        stop_seconds = next(int(line.split("=")[1]) for line in (DEPLOY / "turnero.service").read_text()
+                            .splitlines() if line.startswith("TimeoutStopSec="))
+        process.send_signal(signal.SIGTERM)  # systemd stops the main process with SIGTERM
+        assert process.wait(timeout=stop_seconds) == 0, process.stdout.read().decode()[-2000:]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait()
