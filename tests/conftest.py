@@ -330,6 +330,16 @@ def screenshot(page, name: str):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def wait_for(predicate, timeout: float = 10) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; returns whether it held."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def event_types(events) -> list[str]:
     return [event["type"] for event in events]
 

@@ -6,7 +6,7 @@ import time
 import pytest
 import socketio
 
-from tests.conftest import LiveBox, write_sede
+from tests.conftest import LiveBox, wait_for, write_sede
 
 
 def received(client):
@@ -119,15 +119,6 @@ def collector(box, token_name, transports=("websocket",)):
 
     client.connect(box.url, auth={"token": box.tokens[token_name]}, transports=list(transports), wait_timeout=10)
     return client, seen
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_real_client_receives_calls_in_order(real_box):

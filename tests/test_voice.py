@@ -18,7 +18,7 @@ from display.speaker import BoxSpeaker
 from display.voice import Announcer, phrase_text, spoken_code
 from display.voice_pack import Packs, check, code_keys, generate_spanish_pack
 from display.voice_synth import SynthesisError, SynthTimeout, SynthWorker
-from conftest import write_sede
+from conftest import wait_for, write_sede
 
 # A worker that takes a request and never answers (it leaves when the box closes its stdin).
 HANG = [sys.executable, "-c", "import sys; sys.stdin.readline(); sys.stdin.read()"]
@@ -245,14 +245,6 @@ def test_voice_disabled_answers_disabled(tmp_path, clock):
 # ----------------------------------------------------------------- background worker and precompute
 
 
-def _wait(predicate, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
 
 def test_worker_precomputes_waiting_tickets_and_plays_live_calls_on_the_box(app, api, tmp_path):
     box = app.extensions["turnero"]
@@ -264,7 +256,7 @@ def test_worker_precomputes_waiting_tickets_and_plays_live_calls_on_the_box(app,
     try:
         ticket = api.post("/tickets", {"service": "ORI"}).json
         counters_for_ori = [c for c in box.settings.counters.values() if "ORI" in c.services]
-        assert _wait(lambda: voice.stats["synthesized"] == len(counters_for_ori))
+        assert wait_for(lambda: voice.stats["synthesized"] == len(counters_for_ori), 15)
         called = api.post("/counters/v2/call-next").json["ticket"]
         assert called["code"] == ticket["code"]
         seq = _seq_of_last(api)
@@ -272,7 +264,7 @@ def test_worker_precomputes_waiting_tickets_and_plays_live_calls_on_the_box(app,
         assert body["status"] == "ready"
         assert voice.stats["synthesized"] == len(counters_for_ori)  # the call found its phrase made
         assert voice.stats["cache_hits"] >= 1
-        assert _wait(lambda: played.exists() and len(played.read_text().split()) == 2)
+        assert wait_for(lambda: played.exists() and len(played.read_text().split()) == 2, 15)
         lines = played.read_text().split()
         assert lines[0].endswith("chime.wav") and lines[1].endswith(body["parts"][0]["url"].rsplit("/", 1)[1])
     finally:
