@@ -1,7 +1,6 @@
 """Socket.IO delivery: rooms, order, privacy, catch-up; with Flask-SocketIO's test client and with a
 real python-socketio client against a real server."""
 import threading
-import time
 
 import pytest
 import socketio
