@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
+from admin.settings_file import commit_settings_text, digest, read_settings_text, stage_settings_text
 from config import ConfigError, load_settings
-from turnero import audit
+from turnero import audit, server
 from turnero.auth import box
 from turnero.errors import DomainError
 from turnero.i18n import translate as t
@@ -41,7 +42,40 @@ def overview():
         devices=the_box.accounts.devices(), health=health, settings_problem=settings_problem,
         pairing=request.args.get("pairing"), pairing_name=request.args.get("name"),
         audit_intact=intact, audit_count=audited, audit_detail=detail,
-        audit_rows=audit.entries(the_box.store, 20), tests=current_app.extensions.get("turnero.device_tests", {}))
+        audit_rows=audit.entries(the_box.store, 20), tests=current_app.extensions.get("turnero.device_tests", {}),
+        settings_text=read_settings_text(the_box.data_dir), can_reload=server.can_reload())
+
+
+@admin.post("/admin/settings")
+@staff_page("admin")
+def save_settings():
+    """Replace sede.toml with the edited text if it loads; record it; apply it with a fresh worker."""
+    the_box = box()
+    text = request.form.get("settings", "")
+    before = read_settings_text(the_box.data_dir)
+    if text.replace("\r\n", "\n") == before:
+        flash(t("admin.settings_unchanged"), "ok")
+        return redirect(url_for("admin.overview") + "#configuracion")
+    try:
+        staged = stage_settings_text(the_box.data_dir, text)
+    except ConfigError as exc:
+        flash(t("admin.settings_rejected", problem=str(exc)), "error")
+        return redirect(url_for("admin.overview") + "#configuracion")
+    entry = audit.take_pending() or {}
+    try:
+        audit.record(the_box.store, {**entry, "target": "sede.toml",
+                                     "details": {"before_sha256": digest(before),
+                                                 "after_sha256": digest(staged.read_text(encoding="utf-8"))}})
+    except BaseException:
+        staged.unlink(missing_ok=True)  # not recorded, not applied
+        raise
+    commit_settings_text(the_box.data_dir, staged)
+    if server.can_reload():
+        server.request_reload()
+        flash(t("admin.settings_applied"), "ok")
+    else:
+        flash(t("admin.settings_saved_restart"), "ok")
+    return redirect(url_for("admin.overview") + "#configuracion")
 
 
 @admin.post("/admin/users")

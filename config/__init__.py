@@ -75,13 +75,21 @@ def load_settings(data_dir: str | os.PathLike, env: dict | None = None) -> Setti
     """Read ``sede.toml`` from ``data_dir``, apply environment overrides and validate."""
     path = Path(data_dir) / SETTINGS_FILE
     try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found (run 'turnero demo' or copy config/example.sede.toml)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8 text") from None
+    return parse_text(text, path, env)
+
+
+def parse_text(text: str, path: str | os.PathLike, env: dict | None = None) -> Settings:
+    """Validate the text of a ``sede.toml`` (as if it were at ``path``) with the environment overrides."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_settings(raw, path, os.environ if env is None else env)
+    return parse_settings(raw, Path(path), os.environ if env is None else env)
 
 
 def parse_settings(raw: dict, path: Path, env: dict) -> Settings:

@@ -117,3 +117,95 @@ def test_admin_page_in_chromium(live_box, browser):
     assert device.locator("#pair-code").count() == 0  # the display itself, not the pairing form
     device.context.close()
     context.close()
+
+
+def _settings_form(client, token, text, **kwargs):
+    return client.post("/admin/settings", data={"settings": text, "csrf_token": token}, **kwargs)
+
+
+def test_settings_editor_refuses_a_bad_file_and_changes_nothing(app, admin_client, data_dir):
+    client, token = admin_client
+    original = (data_dir / "sede.toml").read_text(encoding="utf-8")
+    audited_before = len(app.extensions["turnero"].store.read("SELECT id FROM audit_log"))
+    cases = {
+        original.replace('code = "PEN"\nprefix = "B"', 'code = "PEN"\nprefix = "A"'): "prefix",
+        original + "\n[sync]\nintervalo = 5\n": "intervalo",
+        original.replace('timezone = "America/Lima"', 'timezone = "America/Lim"'): "timezone",
+        "[sede\n": "not valid TOML",
+    }
+    for text, problem in cases.items():
+        page = _settings_form(client, token, text, follow_redirects=True).get_data(as_text=True)
+        assert "No se guardó" in page and problem in page, problem
+    assert (data_dir / "sede.toml").read_text(encoding="utf-8") == original
+    assert not (data_dir / "sede.toml.new").exists() and not (data_dir / "sede.toml.prev").exists()
+    store = app.extensions["turnero"].store
+    assert len(store.read("SELECT id FROM audit_log")) == audited_before  # nothing changed, nothing recorded
+
+
+def test_settings_editor_saves_keeps_the_previous_file_and_records_it(app, admin_client, data_dir):
+    client, token = admin_client
+    original = (data_dir / "sede.toml").read_text(encoding="utf-8")
+    edited = original.replace('names = { es = "Defensa penal" }', 'names = { es = "Defensa penal (mañana)" }')
+    page = _settings_form(client, token, edited.replace("\n", "\r\n"), follow_redirects=True).get_data(as_text=True)
+    assert "se aplicará al reiniciar" in page
+    assert (data_dir / "sede.toml").read_text(encoding="utf-8") == edited
+    assert (data_dir / "sede.toml.prev").read_text(encoding="utf-8") == original
+    row = app.extensions["turnero"].store.read_one(
+        "SELECT * FROM audit_log WHERE action = 'POST /admin/settings'")
+    assert row["actor"] == "root" and row["target"] == "sede.toml"
+    assert "before_sha256" in row["details"] and "after_sha256" in row["details"]
+    again = _settings_form(client, token, edited, follow_redirects=True).get_data(as_text=True)
+    assert "no cambió" in again
+
+
+def test_settings_editor_is_for_admins_with_csrf(app, tokens, data_dir):
+    original = (data_dir / "sede.toml").read_text(encoding="utf-8")
+    supervisor = app.test_client()
+    login(supervisor, "sofia")
+    token = csrf(supervisor, "/supervisor")
+    assert _settings_form(supervisor, token, original + "\n# x\n").status_code == 403
+    admin = app.test_client()
+    login(admin, "root")
+    assert _settings_form(admin, "not-the-token", original + "\n# x\n").status_code == 400
+    assert (data_dir / "sede.toml").read_text(encoding="utf-8") == original
+
+
+def test_settings_saved_in_the_browser_apply_without_a_manual_restart(tmp_path, browser):
+    """Under `turnero run` a saved sede.toml is applied by a fresh worker: the API shows it, and the
+    event sequence goes on without a gap."""
+    import requests
+
+    from tests.conftest import LiveBox, wait_for, write_sede
+
+    box = LiveBox(write_sede(tmp_path / "data")).prepare().start()
+    try:
+        first = box.call("POST", "/tickets", "kiosco-1", json={"service": "ORI"})
+        assert first.status_code == 201
+        page = browser.new_context(locale="es-PE").new_page()
+        page.goto(box.url + "/admin")
+        page.get_by_label("Usuario").fill("root")
+        page.get_by_label("Contraseña").fill(PASSWORD)
+        page.get_by_role("button", name="Ingresar").click()
+        page.wait_for_url("**/admin")
+        editor = page.get_by_label("Editar sede.toml")
+        editor.fill(editor.input_value().replace('"Defensa penal"', '"Defensa penal y de víctimas"'))
+        page.get_by_role("button", name="Validar y guardar").click()
+        page.wait_for_url("**/admin*")
+        assert "aplicando" in page.locator("body").inner_text()
+        screenshot(page, "admin-settings-saved")
+        page.context.close()
+
+        def renamed():
+            try:
+                services = box.call("GET", "/services", "kiosco-1").json()["services"]
+            except (requests.RequestException, ValueError):
+                return False
+            return any(service["names"]["es"] == "Defensa penal y de víctimas" for service in services)
+
+        assert wait_for(renamed, 30)
+        second = box.call("POST", "/tickets", "kiosco-1", json={"service": "PEN"})
+        assert second.status_code == 201
+        events = box.call("GET", "/events?after=0", "ana").json()["events"]
+        assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
+    finally:
+        box.stop()

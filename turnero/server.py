@@ -5,9 +5,13 @@ needs sticky sessions for more). Threads serve HTTP requests and hold WebSocket 
 """
 from __future__ import annotations
 
+import os
+import signal
+
 from gunicorn.app.base import BaseApplication
 
 THREADS = 256
+_master_pid: int | None = None  # set in the worker: the Gunicorn master that can reload it
 
 
 class _Gunicorn(BaseApplication):
@@ -21,6 +25,8 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        global _master_pid
+        _master_pid = os.getppid()
         return self.app_factory()
 
 
@@ -33,3 +39,16 @@ def serve(app_factory, host: str, port: int, log_level: str = "info") -> None:
         "errorlog": "-", "preload_app": False, "proc_name": "turnero",
         "control_socket_disable": True,  # several boxes (and tests) may run on one machine
     }).run()
+
+
+def can_reload() -> bool:
+    """True inside ``turnero run``: the master can start a fresh worker with new settings."""
+    return _master_pid is not None
+
+
+def request_reload() -> None:
+    """Ask the master for a fresh worker (Gunicorn's SIGHUP): it reads sede.toml again, and this
+    worker finishes its requests and stops. Clients reconnect and catch up by ``seq``."""
+    if _master_pid is None:
+        raise RuntimeError("not running under turnero run")
+    os.kill(_master_pid, signal.SIGHUP)
