@@ -12,12 +12,15 @@ sede=""
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv espeak-ng libespeak-ng1 sox chromium
 id turnero >/dev/null 2>&1 || useradd --system --home /var/lib/turnero --shell /usr/sbin/nologin turnero
+# USB printers (lp) and serial printers (dialout) belong to these groups on Debian.
+usermod -a -G lp,dialout turnero
 install -d -o turnero -g turnero -m 0750 /var/lib/turnero /var/backups/turnero
 install -d -o turnero -g turnero -m 0755 /var/log/turnero
 install -d /opt/turnero/bin
 python3 -m venv /opt/turnero/venv
 /opt/turnero/venv/bin/pip install -q --upgrade pip
 /opt/turnero/venv/bin/pip install -q "$src"
+install -m 0644 "$src/README.md" "$src/docs/guia-operador.md" /opt/turnero/
 install -m 0755 "$src/deploy/backup-rotate.sh" "$src/deploy/chromium-kiosk.sh" /opt/turnero/bin/
 install -m 0644 "$src/deploy/turnero.service" "$src/deploy/turnero-backup.service" \
   "$src/deploy/turnero-backup.timer" /etc/systemd/system/

@@ -20,6 +20,7 @@ def init_app(app):
     app.register_blueprint(display)
     box.store.on_commit(announcer.on_commit)
     box.health["voice"] = announcer.health
+    app.extensions.setdefault("turnero.device_tests", {})["voice"] = announcer.test_phrase
     if app.config["START_WORKERS"]:
         box.workers.append(announcer)
     else:

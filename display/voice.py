@@ -27,7 +27,8 @@ from display import audio
 from display.speaker import BoxSpeaker
 from display.voice_pack import Packs
 from display.voice_synth import SynthesisError, SynthWorker
-from turnero.i18n import catalog
+from turnero.errors import DomainError
+from turnero.i18n import catalog, translate
 
 log = logging.getLogger(__name__)
 CALL_TYPES = ("ticket.called", "ticket.recalled")
@@ -259,6 +260,30 @@ class Announcer:
         if live and self.speaker is not None:
             self.speaker.play([self.chime_path] + [self.cache_dir / f"{part['key']}.wav" for part in parts],
                               self.voice["repeat"])
+
+    def test_phrase(self) -> str:
+        """Say a sample call (admin page): synthesize it now and play it on the box's speaker if
+        there is one. Errors: voice_disabled (409), voice_failed (503)."""
+        if self.engine == "none":
+            raise DomainError("voice_disabled", translate("admin.test_voice_disabled"), 409)
+        services = list(self.settings.services.values())
+        code = f"{services[0].prefix if services else 'A'}-001"
+        first = next(iter(self.settings.counters.values()), None)
+        counter = {"id": first.id, "name": first.name, "spoken_name": first.spoken_name} if first else \
+            {"id": "v1", "name": "Ventanilla 1", "spoken_name": "ventanilla uno"}
+        parts, errors = [], []
+        for part in self.parts(code, counter):
+            try:
+                self._render(part)
+                parts.append(part)
+            except (SynthesisError, OSError, ValueError) as exc:
+                errors.append(f"{part['language']}: {exc}")
+        if not parts:
+            raise DomainError("voice_failed", translate("admin.test_voice_failed",
+                                                        detail="; ".join(errors) or "—"), 503)
+        if self.speaker is not None:
+            self.speaker.play([self.ensure_chime()] + [self.cache_dir / f"{part['key']}.wav" for part in parts], 1)
+        return translate("admin.test_voice_done", phrase=code, languages=", ".join(p["language"] for p in parts))
 
     def parts(self, code: str, counter: dict) -> list[dict]:
         """One part per announced language that can be spoken: its text and cache key."""

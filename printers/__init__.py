@@ -35,5 +35,6 @@ def init_app(app):
     box.store.on_commit(worker.on_commit)
     box.health["printer"] = worker.health
     box.workers.append(worker)
+    app.extensions.setdefault("turnero.device_tests", {})["printer"] = worker.print_test
     app.register_blueprint(api)
     app.extensions["csrf"].exempt(api)

@@ -14,6 +14,7 @@ from printers.layout import build_layout
 from printers.render import render
 from turnero import print_spool
 from turnero.errors import DomainError
+from turnero.i18n import translate
 from turnero.slip import ticket_slip
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,38 @@ class PrintWorker:
         self.notify("print.status", {"ticket_id": ticket["id"], "code": ticket["code"],
                                      "print": {"status": "printed"}})
         return True
+
+    def print_test(self) -> str:
+        """Print a sample slip now (admin page), outside the spool. Errors: printer_failed (503)."""
+        if self.backend is None:
+            if self._setup_error is None:
+                raise DomainError("printer_disabled", translate("admin.test_printer_disabled"), 409)
+            raise DomainError("printer_failed", translate("admin.test_printer_failed",
+                                                          detail=self._setup_error.removeprefix("setup: ")), 503)
+        services = list(self.settings.services.values())
+        prefix = services[0].prefix if services else "A"
+        sample = {"code": f"{prefix}-000", "service_label": translate("admin.test_printer_service"),
+                  "language": "es", "priority": None, "position": 1, "eta_minutes": 0,
+                  "issued_at": self.engine.clock(), "status_url": self.engine.views.status_url("prueba")}
+        printer = None
+        try:
+            blocks = build_layout(ticket_slip(self.settings, sample, self.engine.clock),
+                                  self.settings.printer["width_mm"], self.settings.printer["cut"],
+                                  self.settings.printer["logo"])
+            printer = self.backend.open()
+            state = probe(printer) if self.backend.supports_status else ("ok", "online")
+            render(blocks, printer, self.settings.printer["codepage"])
+            self.backend.finish(printer, "test", blocks)
+            printer = None
+        except Exception as error:  # noqa: BLE001 - shown to the admin as it is
+            detail = describe_error(error)
+            self._set_state("error", detail)
+            raise DomainError("printer_failed", translate("admin.test_printer_failed", detail=detail), 503) from None
+        finally:
+            if printer is not None:
+                close(printer)
+        self._set_state(*state)
+        return translate("admin.test_printer_done")
 
     def check_status(self) -> dict:
         """Ask the printer how it is (network, USB, serial); other types keep the last job's result."""

@@ -209,3 +209,55 @@ def test_settings_saved_in_the_browser_apply_without_a_manual_restart(tmp_path, 
         assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
     finally:
         box.stop()
+
+
+def test_admin_page_tests_the_printer_and_the_voice(app, admin_client):
+    client, token = admin_client
+    page = client.get("/admin").get_data(as_text=True)
+    assert "Imprimir ticket de prueba" in page and "Probar la voz" in page
+    no_printer = client.post("/admin/test/printer", data={"csrf_token": token}, follow_redirects=True)
+    assert "no tiene impresora" in no_printer.get_data(as_text=True)
+    voice = client.post("/admin/test/voice", data={"csrf_token": token}, follow_redirects=True)
+    assert "Voz lista: «A-001» en es" in voice.get_data(as_text=True)
+    assert any(app.extensions["turnero.voice"].cache_dir.glob("*.wav"))
+    unknown = client.post("/admin/test/scanner", data={"csrf_token": token}, follow_redirects=True)
+    assert "no está disponible" in unknown.get_data(as_text=True)
+
+
+def test_printer_test_prints_a_sample_slip_or_says_why_not(tmp_path, clock):
+    from tests.escpos_capture import CaptureServer
+    from tests.test_printing import printer_sede, socket_closed_port
+    from turnero import create_app
+    from turnero.errors import DomainError
+
+    from tests.conftest import write_sede
+
+    server = CaptureServer()
+    try:
+        data_dir = write_sede(tmp_path / "data", printer_sede(server.port))
+        app = create_app({"DATA_DIR": str(data_dir), "NOW": clock, "ENV": {}, "START_WORKERS": False})
+        try:
+            message = app.extensions["turnero.device_tests"]["printer"]()
+            assert "enviado" in message
+            data = server.wait_jobs(1)[0]
+            assert "Ticket de prueba".encode("cp858") in data and b"A-000" in data
+            assert app.extensions["turnero"].store.read_one("SELECT COUNT(*) FROM tickets")[0] == 0
+            server.reset("paper_out")
+            with pytest.raises(DomainError) as refused:
+                app.extensions["turnero.device_tests"]["printer"]()
+            assert refused.value.code == "printer_failed" and "no imprimió" in refused.value.message
+        finally:
+            app.extensions["turnero"].stop()
+            app.extensions["turnero"].store.close()
+    finally:
+        server.close()
+    with socket_closed_port() as port:
+        data_dir = write_sede(tmp_path / "down", printer_sede(port))
+        app = create_app({"DATA_DIR": str(data_dir), "NOW": clock, "ENV": {}, "START_WORKERS": False})
+        try:
+            with pytest.raises(DomainError, match="no imprimió"):
+                app.extensions["turnero.device_tests"]["printer"]()
+            assert app.extensions["printers"].health()["status"] == "error"
+        finally:
+            app.extensions["turnero"].stop()
+            app.extensions["turnero"].store.close()

@@ -111,7 +111,7 @@ def test_close_day_while_the_server_runs(tmp_path):
 
 
 def test_demo_creates_and_serves_a_sample_sede(tmp_path):
-    from tests.conftest import free_port
+    from tests.conftest import free_port, wait_for
 
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "turnero.cli", "demo", "--data-dir", str(tmp_path / "demo"),
@@ -125,15 +125,17 @@ def test_demo_creates_and_serves_a_sample_sede(tmp_path):
                 break
         text = "".join(lines)
         assert "device_token=" in text and "supervisor / supervisor-demo" in text
-        import time
+        assert f"http://127.0.0.1:{port}/admin" in text
+        answers = []
 
-        for _ in range(100):
+        def healthy():
             try:
-                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        assert health.status_code == 200
+                answers.append(requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code)
+            except requests.RequestException:  # still starting (a busy machine starts slowly)
+                return False
+            return True
+
+        assert wait_for(healthy, 60) and answers[-1] == 200
         login = requests.post(f"http://127.0.0.1:{port}/api/v1/auth/login",
                               json={"username": "defensor1", "password": "defensor1-demo"}, timeout=5)
         assert login.status_code == 200

@@ -60,9 +60,16 @@ def test_kiosk_launcher_checks_its_arguments():
     bad = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "supervisor", "tok"], capture_output=True,
                          text=True, timeout=30)
     assert bad.returncode == 2 and "kiosk or display" in bad.stderr
-    missing = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "kiosk"], capture_output=True, text=True,
-                             timeout=30)
-    assert missing.returncode != 0 and "token" in missing.stderr
+    # CHROMIUM=echo prints the command line the launcher would run instead of opening a window.
+    env = {**os.environ, "CHROMIUM": "echo", "HOME": "/home/kiosko"}
+    paired = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "display", "tok123", "http://10.0.0.5:8080"],
+                            capture_output=True, text=True, timeout=30, env=env)
+    assert paired.returncode == 0
+    assert paired.stdout.split()[-1] == "http://10.0.0.5:8080/display?device_token=tok123"
+    assert "--kiosk" in paired.stdout and "--autoplay-policy=no-user-gesture-required" in paired.stdout
+    by_code = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "kiosk"], capture_output=True, text=True,
+                             timeout=30, env=env)
+    assert by_code.returncode == 0 and by_code.stdout.split()[-1] == "http://127.0.0.1:8080/kiosk"
 
 
 def test_install_script_refuses_without_root():

@@ -75,7 +75,10 @@ class Accounts:
         if len(password or "") < 8:
             raise invalid("weak_password", "La contraseña debe tener al menos 8 caracteres.")
         with self.store.write() as tx:
-            tx.execute("UPDATE users SET password_hash = ? WHERE username = ?", (_hasher.hash(password), username))
+            changed = tx.execute("UPDATE users SET password_hash = ? WHERE username = ?",
+                                 (_hasher.hash(password), username)).rowcount
+            if not changed:
+                raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
             tx.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)", (username,))
 
     def login(self, username: str, password: str, client: str | None = None) -> dict:

@@ -47,6 +47,7 @@ def prepare_demo(data_dir: Path, host: str, port: int) -> list[str]:
         f"  counter:    {base}/counter",
         f"  supervisor: {base}/supervisor",
         f"  reports:    {base}/reports",
+        f"  admin:      {base}/admin",
         "  logins:     " + ", ".join(f"{user} / {password}" for user, _, password in DEMO_USERS),
         f"  health:     {base}/healthz",
     ]
