@@ -145,11 +145,13 @@ def test_demo_creates_and_serves_a_sample_sede(tmp_path):
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=15)
-    # a second run keeps the sede and its tickets
+    # a second run keeps the sede, its tickets and the device tokens it printed (paired devices stay paired)
     again = subprocess.run([sys.executable, "-c", "from turnero.demo import prepare_demo; from pathlib import Path;"
-                            f"print(len(prepare_demo(Path({str(tmp_path / 'demo')!r}), '127.0.0.1', {port})))"],
+                            f"print('\\n'.join(prepare_demo(Path({str(tmp_path / 'demo')!r}), '127.0.0.1', {port})))"],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
+    device_lines = [line for line in lines if "device_token=" in line]
+    assert len(device_lines) == 2 and all(line in again.stdout for line in device_lines)
 
 
 def test_restore_of_a_backup_taken_under_load(tmp_path):

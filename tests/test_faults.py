@@ -40,3 +40,17 @@ def test_read_only_database_is_503_not_500(app, api):
     finally:
         conn.execute("PRAGMA query_only = 0")
     assert api.post("/tickets", {"service": "ORI"}).json["code"] == "A-002"
+
+
+def test_locked_database_makes_health_answer_503(app, api, data_dir):
+    """Another process holding the write lock: /healthz says so (503) instead of hanging for the
+    30 s a ticket write would wait, and answers 200 again once the lock is gone."""
+    holder = sqlite3.connect(data_dir / "turnero.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        health = api.client.get("/healthz")
+        assert health.status_code == 503 and "locked" in health.json["db"]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert api.client.get("/healthz").status_code == 200

@@ -149,11 +149,17 @@ class Store:
     def schema_version(self) -> int:
         return self.read_one("SELECT version FROM schema_version")[0]
 
-    def check_writable(self):
-        """Raise ``sqlite3.Error`` when the database cannot be written (disk full, read-only)."""
-        with self.write() as tx:
-            tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
-                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
+    def check_writable(self, wait_seconds: float = 3.0):
+        """Raise ``sqlite3.Error`` when the database cannot be written (disk full, read-only, or
+        locked for longer than ``wait_seconds``: a health probe must answer before a monitor gives up)."""
+        conn = self.connect()
+        conn.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+        try:
+            with self.write() as tx:
+                tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
+        finally:
+            conn.execute("PRAGMA busy_timeout=30000")
 
     def get_kv(self, key: str, default=None):
         row = self.read_one("SELECT value FROM kv WHERE key = ?", (key,))
