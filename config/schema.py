@@ -137,7 +137,7 @@ TABLES = {
     },
     "kiosk": {
         "inactivity_seconds": Key(int, 30, _range(5, 600)),
-        "rate_per_minute": Key(int, 30, _range(1, 6000)),
+        "rate_per_minute": Key(int, 120, _range(1, 6000)),
         "privacy_url": Key(str, ""),
     },
     "display": {
