@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, render_template, request
 
+from config import PRIORITY_CLASSES
 from counter import charts
 from counter.reports import COLUMNS, csv_text, indicators, report_rows
 from turnero.auth import box
+from turnero.documents import DOCUMENT_TYPES
 from turnero.i18n import messages, translate
 from turnero.pages import staff_page
 from turnero.stats import compute_stats
@@ -34,6 +36,8 @@ def _page_config() -> dict:
         "services": _services_config(),
         "counters": [{"id": c.id, "name": c.name, "services": list(c.services)} for c in settings.counters.values()],
         "console": dict(settings.console),
+        "priority_classes": list(PRIORITY_CLASSES),
+        "document_types": list(DOCUMENT_TYPES),
         "messages": messages("es", "counter."),
     }
 

@@ -2,7 +2,8 @@
 
 Wired by turnero.app.create_app via :func:`init_app`: it builds the backend named by
 ``[printer] type``, the print worker (started with the other workers), the ``printer`` entry of
-/healthz, and the staff endpoints (reprint, printer status).
+/healthz, and the staff endpoints (reprint, printer status). Print outcomes and the printer's
+health are pushed on the staff-only Socket.IO namespace ``/printer`` (not events: no ``seq``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 from printers.backends import Backend, PrinterSetupError
 from printers.routes import api
 from printers.worker import PrintWorker
+from turnero.realtime import PRINTER_NAMESPACE
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,9 @@ def init_app(app):
             log.error("printer not usable: %s", error)
 
     def notify(name, payload):
+        # Not events (no seq): they go to their own staff-only namespace, never the default one.
         if box.socketio is not None:
-            box.socketio.emit(name, payload, to="staff")
+            box.socketio.emit(name, payload, namespace=PRINTER_NAMESPACE, to="staff")
 
     worker = PrintWorker(box.engine, settings, backend, notify=notify, setup_error=setup_error)
     app.extensions["printers"] = worker

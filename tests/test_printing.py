@@ -444,19 +444,49 @@ def test_independent_emulator_reads_the_slip(print_app, capture):
 
 
 def test_staff_room_hears_print_outcomes(print_app, capture, tokens_for):
+    """Print outcomes go to the staff-only /printer namespace; the default namespace carries only
+    events with a seq (SPEC: every message there is {"seq","type","at","data"})."""
     tokens = tokens_for(print_app)
-    socketio = print_app.extensions["turnero"].socketio
+    box = print_app.extensions["turnero"]
+    socketio = box.socketio
+    printer = socketio.test_client(print_app, namespace="/printer", auth={"token": tokens["ana"]})
     staff = socketio.test_client(print_app, auth={"token": tokens["ana"]})
     public = socketio.test_client(print_app, auth={"public_id": "whatever"})
     try:
+        assert printer.is_connected("/printer")
         capture.reset("paper_out")
         ticket = issue(print_app)
         print_app.extensions["printers"].run_once()
-        received = {message["name"]: message["args"][0] for message in staff.get_received()}
+        box.pump.pump()
+        received = {message["name"]: message["args"][0] for message in printer.get_received("/printer")}
         assert received["print.status"]["ticket_id"] == ticket["id"]
         assert received["print.status"]["print"] == {"status": "failed"}
         assert received["printer.status"]["detail"] == "paper_out"
+        default = staff.get_received()
+        assert [m["name"] for m in default] == ["ticket.issued"], "the staff room still hears events"
+        lacking = [m for m in default if not (isinstance(m["args"][0], dict) and "seq" in m["args"][0])]
+        assert not lacking, f"default-namespace messages without seq: {lacking}"
+        assert all(m["name"] == m["args"][0]["type"] for m in default)
         assert not [m for m in public.get_received() if m["name"].startswith("print")]
+
+        capture.reset("online")
+        print_spool.queue_reprint(box.store, ticket["id"], "network")  # the retry is due now
+        print_app.extensions["printers"].run_once()
+        later = [m["args"][0] for m in printer.get_received("/printer") if m["name"] == "print.status"]
+        assert later and later[-1]["print"] == {"status": "printed"}
+        assert not staff.get_received(), "print outcomes never reach the default namespace"
     finally:
+        printer.disconnect("/printer")
         staff.disconnect()
         public.disconnect()
+
+
+def test_printer_namespace_is_for_staff_only(print_app, tokens_for):
+    tokens = tokens_for(print_app)
+    accounts = print_app.extensions["turnero"].accounts
+    display = accounts.add_device("pantalla-1", "display")
+    socketio = print_app.extensions["turnero"].socketio
+    for auth in (None, {"token": "nope"}, {"token": tokens["kiosk"]}, {"token": display},
+                 {"public_id": "whatever"}):
+        client = socketio.test_client(print_app, namespace="/printer", auth=auth)
+        assert not client.is_connected("/printer"), auth

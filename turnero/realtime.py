@@ -7,6 +7,11 @@ reaches clients in order and exactly as stored. Rooms:
 - ``staff``: every event, staff view;
 - ``board`` and ``board:<SERVICE>``: displays (all services, or a filter), without personal data;
 - ``public:<public_id>``: the public status page of one ticket, public view only.
+
+Every message of the default namespace is an event ``{"seq","type","at","data"}`` (SPEC.md). Device
+state that is not an event (the printer's health, a slip printed or failed) goes to the separate
+:data:`PRINTER_NAMESPACE`, which only staff may join: ``print.status`` ``{"ticket_id", "code",
+"print": {"status"}, "detail"?, "retry"?}`` and ``printer.status`` (the printer's health).
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from turnero.auth import DEVICE_COOKIE
 from turnero.views import without_personal_data
 
 log = logging.getLogger(__name__)
+
+PRINTER_NAMESPACE = "/printer"
 
 
 class EventPump:
@@ -84,11 +91,14 @@ def init_app(app, box) -> SocketIO:
     socketio = SocketIO()
     socketio.init_app(app, async_mode="threading", manage_session=False)
 
+    def principal_of(auth: dict):
+        token = auth.get("token") or session.get("token") or request.cookies.get(DEVICE_COOKIE)
+        return box.accounts.authenticate(token, box.engine.clock()) if token else None
+
     @socketio.on("connect")
     def on_connect(auth):
         auth = auth if isinstance(auth, dict) else {}
-        token = auth.get("token") or session.get("token") or request.cookies.get(DEVICE_COOKIE)
-        principal = box.accounts.authenticate(token, box.engine.clock()) if token else None
+        principal = principal_of(auth)
         if principal is None:
             public_id = auth.get("public_id")
             if isinstance(public_id, str) and public_id and len(public_id) < 64:
@@ -103,6 +113,14 @@ def init_app(app, box) -> SocketIO:
             join_room("staff")
         else:
             join_room("board")  # a kiosk sees queue changes like a display: no personal data
+        return True
+
+    @socketio.on("connect", namespace=PRINTER_NAMESPACE)
+    def on_printer_connect(auth):
+        principal = principal_of(auth if isinstance(auth, dict) else {})
+        if principal is None or not principal.has("staff"):
+            raise ConnectionRefusedError("unauthorized")
+        join_room("staff", namespace=PRINTER_NAMESPACE)
         return True
 
     return socketio

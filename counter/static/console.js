@@ -9,13 +9,21 @@
   const $ = function (id) { return document.getElementById(id); };
 
   const state = {counter: null, queue: [], figures: null, inFlight: false, lastWaiting: null,
-                 skew: 0, notified: 0};
+                 skew: 0, notified: 0,
+                 printer: null, unprinted: [], reprinting: {}, reprinted: {}, classFor: null, classBusy: false,
+                 issueBusy: false, issueKey: null, issued: null};
 
   function t(key, params) { return L.format(msg[key] || key, params || {}); }
   function now() { return Date.now() + state.skew; }
 
   function say(text) { $("info").textContent = text || ""; }
-  function fail(error) { $("message").textContent = error.message || String(error); }
+  /* The server's own message (Spanish), or the catalog's for the few codes that need it. */
+  function explain(error) {
+    if (error && error.code && msg["counter.error." + error.code]) return msg["counter.error." + error.code];
+    if (error && error.status && !error.serverMessage) return t("counter.error_status", {status: error.status});
+    return (error && error.message) || String(error);
+  }
+  function fail(error) { $("message").textContent = explain(error); }
   function clearMessage() { $("message").textContent = ""; }
 
   function counterId() { return state.counter ? state.counter.id : $("counter-select").value; }
@@ -234,25 +242,47 @@
     });
   }
 
+  /* Rebuild a table body and keep the keyboard focus on the same control when it still exists. */
+  function replaceRows(body, rows) {
+    const active = document.activeElement;
+    const key = active && body.contains(active) ? active.getAttribute("data-focus") : null;
+    body.replaceChildren.apply(body, rows);
+    if (key) {
+      const again = body.querySelector('[data-focus="' + CSS.escape(key) + '"]');
+      if (again && !again.disabled) again.focus();
+      else if (body.closest("section")) focusHeading(body.closest("section"));
+    }
+  }
+
+  function focusHeading(section) {
+    const heading = section.querySelector("h2");
+    if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+  }
+
   function renderQueue() {
     const rows = myQueue();
     const body = $("waiting-body");
     const canCall = mine() && state.counter.state === "open" && !ticket() && !state.inFlight;
-    body.replaceChildren.apply(body, rows.map(function (item) {
+    replaceRows(body, rows.map(function (item) {
       const person = [item.document ? item.document.type + " " + item.document.number : "", item.name || ""]
         .filter(Boolean).join(" · ");
       const button = L.el("button", {type: "button", text: t("counter.call_this"), disabled: !canCall,
-                                     "data-call": item.id});
+                                     "data-call": item.id, "data-focus": "call:" + item.id});
       button.setAttribute("aria-label", t("counter.call_this") + " " + item.code);
       button.addEventListener("click", function () { callThis(item.id); });
+      const change = L.el("button", {type: "button", text: t("counter.priority_change"), class: "secondary",
+                                     "data-class-for": item.id, "data-focus": "class:" + item.id});
+      change.setAttribute("aria-label", t("counter.priority_change_for", {code: item.code}));
+      change.setAttribute("aria-haspopup", "dialog");
+      change.addEventListener("click", function () { askClass(item); });
       return L.el("tr", {"data-code": item.code, class: item.priority ? "preferential" : ""}, [
         L.el("th", {scope: "row", text: item.code}),
         L.el("td", {text: item.service_label}),
-        L.el("td", {text: className(item.priority)}),
+        L.el("td", {class: "class-cell", text: className(item.priority)}),
         L.el("td", {class: "waited", "data-issued": item.issued_at}),
         L.el("td", {text: item.appointment_at ? item.appointment_at.slice(11, 16) : ""}),
         L.el("td", {text: person}),
-        L.el("td", {}, [button]),
+        L.el("td", {class: "row-actions"}, [button, change]),  // "Llamar" stays the row's first button
       ]);
     }));
     $("waiting-count").textContent = String(rows.length);
@@ -280,6 +310,267 @@
     });
   }
 
+  /* ------------------------------------------------------------ class of a waiting ticket */
+
+  function askClass(item) {
+    state.classFor = item;
+    $("class-title").textContent = t("counter.priority_title", {code: item.code});
+    $("class-error").textContent = "";
+    const current = document.getElementById("class-opt-" + (item.priority || "normal"));
+    if (current) current.checked = true;
+    $("class-save").disabled = false;
+    $("class-dialog").showModal();
+    if (current) current.focus();
+  }
+
+  $("class-cancel").addEventListener("click", function () { $("class-dialog").close(); });
+  $("class-dialog").addEventListener("close", function () {
+    const item = state.classFor;
+    state.classFor = null;
+    if (!item) return;
+    const back = document.querySelector('[data-class-for="' + CSS.escape(item.id) + '"]');
+    if (back) back.focus(); else focusHeading($("waiting-body").closest("section"));
+  });
+  $("class-form").addEventListener("submit", async function (e) {
+    e.preventDefault();
+    const item = state.classFor;
+    const chosen = document.querySelector('#class-form input[name="priority"]:checked');
+    if (!item || !chosen || state.classBusy) return;
+    const priority = chosen.value || null;
+    state.classBusy = true;
+    $("class-save").disabled = true;
+    $("class-error").textContent = "";
+    try {
+      const answer = await L.api("POST", "/tickets/" + encodeURIComponent(item.id) + "/priority", {priority: priority});
+      clearMessage();
+      say(t("counter.priority_done", {code: answer.data.ticket.code, label: className(answer.data.ticket.priority)}));
+      $("class-dialog").close();
+    } catch (error) {
+      $("class-error").textContent = explain(error);
+    } finally {
+      state.classBusy = false;
+      $("class-save").disabled = false;
+      refresh();
+    }
+  });
+
+  /* ------------------------------------------------------------ issue a ticket (staff channel) */
+
+  function newIssueKey() {
+    if (window.crypto && crypto.randomUUID) return "console-" + crypto.randomUUID();
+    return "console-" + Date.now() + "-" + Math.random().toString(36).slice(2);
+  }
+
+  const issueFields = ["issue-service", "issue-class", "issue-doc-type", "issue-doc-number", "issue-doc-check",
+                       "issue-name"];
+  issueFields.forEach(function (id) { $(id).dataset.describedby = $(id).getAttribute("aria-describedby") || ""; });
+
+  /* The error under the form; the field at fault is marked, described by it, and focused. */
+  function issueError(text, field) {
+    $("issue-error").textContent = text;
+    issueFields.forEach(function (id) {
+      const input = $(id);
+      const base = input.dataset.describedby;
+      if (id === field) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", (base ? base + " " : "") + "issue-error");
+      } else {
+        input.removeAttribute("aria-invalid");
+        if (base) input.setAttribute("aria-describedby", base); else input.removeAttribute("aria-describedby");
+      }
+    });
+    if (field) $(field).focus();
+  }
+
+  function showIssued(ticketData) {
+    state.issued = {id: ticketData.id, code: ticketData.code, print: ticketData.print ? ticketData.print.status : null};
+    renderIssued();
+  }
+
+  function renderIssued() {
+    const issued = state.issued;
+    $("issue-result-body").hidden = !issued;
+    if (!issued) return;
+    $("issue-code").textContent = issued.code;
+    $("issue-print").textContent = issued.print ? t("counter.print_" + issued.print) : "—";
+    $("issue-result").dataset.print = issued.print || "";
+  }
+
+  $("issue-doc-type").addEventListener("change", function () {
+    $("issue-doc-check").disabled = $("issue-doc-type").value !== "DNI";
+    if ($("issue-doc-check").disabled) $("issue-doc-check").value = "";
+  });
+  $("issue-doc-check").disabled = true;
+  // Another person's data is another ticket: an edited form never reuses the last attempt's key.
+  $("issue-form").addEventListener("input", function () { state.issueKey = null; });
+  $("issue-form").addEventListener("change", function () { state.issueKey = null; });
+
+  $("issue-form").addEventListener("submit", async function (e) {
+    e.preventDefault();
+    if (state.issueBusy) return;
+    const docType = $("issue-doc-type").value;
+    const number = $("issue-doc-number").value.trim();
+    const check = $("issue-doc-check").value.trim();
+    const name = $("issue-name").value.trim();
+    if (docType && !number) { issueError(t("counter.issue_need_number"), "issue-doc-number"); return; }
+    if (!docType && number) { issueError(t("counter.issue_need_type"), "issue-doc-type"); return; }
+    issueError("", null);
+    const body = {service: $("issue-service").value, priority: $("issue-class").value || null, language: "es",
+                  idempotency_key: state.issueKey || (state.issueKey = newIssueKey())};
+    if (docType) body.document = check ? {type: docType, number: number, check: check} : {type: docType, number: number};
+    if (name) body.name = name;
+    state.issueBusy = true;
+    $("issue-submit").disabled = true;
+    try {
+      const answer = await L.api("POST", "/tickets", body);
+      state.issueKey = null;  // the next person gets a new ticket, a retry of this one does not
+      showIssued(answer.data);
+      ["issue-doc-number", "issue-doc-check", "issue-name"].forEach(function (id) { $(id).value = ""; });
+      $("issue-doc-type").value = "";
+      $("issue-doc-check").disabled = true;
+      $("issue-class").value = "";
+    } catch (error) {
+      const field = {invalid_document: "issue-doc-number", invalid_name: "issue-name",
+                     unknown_service: "issue-service", service_closed: "issue-service",
+                     daily_cap_reached: "issue-service", invalid_priority: "issue-class",
+                     forbidden_priority: "issue-class"}[error.code] || null;
+      // After a network error the same key goes again: if the ticket was made, the retry returns it.
+      if (error.status && error.status < 500) state.issueKey = null;
+      issueError(explain(error), field);
+    } finally {
+      state.issueBusy = false;
+      $("issue-submit").disabled = false;
+    }
+  });
+
+  /* ------------------------------------------------------------ printer panel */
+
+  function printerLabel(health) {
+    if (!health) return t("counter.printer.loading");
+    if (health.status === "disabled") return t("counter.printer.disabled");
+    if (health.status === "ok") return t("counter.printer.ok");
+    const detail = String(health.detail || "");
+    if (["paper_near_end", "paper_out", "offline", "no_answer", "unreachable"].indexOf(detail) >= 0) {
+      return t("counter.printer." + detail);
+    }
+    if (detail.startsWith("setup:")) return t("counter.printer.setup");
+    return t("counter.printer.error");
+  }
+
+  function clock(rfc3339) {
+    return rfc3339 ? String(rfc3339).slice(11, 16) : "";
+  }
+
+  const refreshPrinter = L.coalesce(async function () {
+    try {
+      const answer = await L.api("GET", "/printer");
+      state.printer = answer.data.printer;
+      state.unprinted = answer.data.unprinted || [];
+    } catch (error) {
+      if (error.code !== "network") fail(error);
+      return;
+    }
+    renderPrinter();
+  });
+
+  function renderPrinter() {
+    const health = state.printer;
+    const status = health ? health.status : "";
+    const label = printerLabel(health);
+    if ($("printer-state").textContent !== label) $("printer-state").textContent = label;
+    $("printer-state").dataset.status = status;
+    const badge = $("printer-badge");
+    badge.hidden = !health || status === "disabled";
+    badge.textContent = t("counter.printer.badge", {state: label});
+    badge.dataset.status = status;
+    const details = [];
+    if (status === "disabled") details.push(t("counter.printer.disabled_help"));
+    else if (health) {
+      const generic = printerLabel(health) === t("counter.printer.error") ||
+        printerLabel(health) === t("counter.printer.setup");
+      if (health.detail === "unchecked") details.push(t("counter.printer.unchecked"));
+      else if (status === "error" && generic && health.detail) {  // for whoever fixes it: the words as logged
+        details.push(t("counter.printer.detail", {detail: String(health.detail).replace(/^setup:\s*/, "")}));
+      }
+      if (health.backlog) details.push(t("counter.printer.backlog", {n: health.backlog}));
+      if (health.last_printed_at) details.push(t("counter.printer.last_printed", {time: clock(health.last_printed_at)}));
+    }
+    $("printer-detail").textContent = details.join(" · ");
+    $("unprinted-block").hidden = status === "disabled";
+    const list = state.unprinted;
+    replaceRows($("unprinted-body"), list.map(function (item) {
+      const button = L.el("button", {type: "button", text: t("counter.printer.reprint"),
+                                     disabled: !!state.reprinting[item.id],
+                                     "data-reprint": item.id, "data-focus": "reprint:" + item.id});
+      button.setAttribute("aria-label", t("counter.printer.reprint_for", {code: item.code}));
+      button.addEventListener("click", function () { reprint(item); });
+      return L.el("tr", {"data-code": item.code}, [
+        L.el("th", {scope: "row", text: item.code}),
+        L.el("td", {text: item.service_label || item.service}),
+        L.el("td", {text: clock(item.issued_at)}),
+        L.el("td", {text: t("counter.status_" + item.status)}),
+        L.el("td", {}, [button]),
+      ]);
+    }));
+    if (state.issued && state.issued.print === "queued" &&
+        list.some(function (item) { return item.id === state.issued.id; })) {
+      state.issued.print = "failed";  // its failure may have been told before the console knew the ticket
+      renderIssued();
+    }
+    $("unprinted-count").textContent = String(list.length);
+    $("unprinted-empty").hidden = list.length > 0;
+    document.body.dataset.printerVersion = String((Number(document.body.dataset.printerVersion) || 0) + 1);
+  }
+
+  async function reprint(item) {
+    if (state.reprinting[item.id]) return;
+    state.reprinting[item.id] = true;
+    renderPrinter();
+    clearMessage();
+    try {
+      state.reprinted[item.id] = "sent";
+      await L.api("POST", "/tickets/" + encodeURIComponent(item.id) + "/reprint");
+      // The slip may already be out (the printer is quick): never overwrite that news.
+      if (state.reprinted[item.id] !== "printed") {
+        $("printer-news").textContent = t("counter.printer.reprint_sent", {code: item.code});
+      }
+    } catch (error) {
+      delete state.reprinted[item.id];
+      fail(error);
+    } finally {
+      delete state.reprinting[item.id];
+      await refreshPrinter();
+    }
+  }
+
+  /* Print outcomes and the printer's health: the staff-only /printer namespace (not events). */
+  function connectPrinter() {
+    const socket = io("/printer", {withCredentials: true});
+    socket.on("connect", function () { refreshPrinter(); });
+    socket.on("printer.status", function (health) {
+      state.printer = health;
+      renderPrinter();
+    });
+    socket.on("print.status", function (news) {
+      if (!news || !news.print) return;
+      const known = state.unprinted.some(function (item) { return item.id === news.ticket_id; });
+      if (news.print.status === "failed" && !known) {
+        $("printer-news").textContent = t("counter.printer.failed_news",
+                                          {code: news.code, state: printerLabel({status: "error", detail: news.detail})});
+      } else if (news.print.status === "printed" && (known || news.ticket_id in state.reprinted ||
+                                                     (state.issued && state.issued.id === news.ticket_id))) {
+        if (news.ticket_id in state.reprinted) state.reprinted[news.ticket_id] = "printed";
+        $("printer-news").textContent = t("counter.printer.printed_news", {code: news.code});
+      }
+      if (state.issued && state.issued.id === news.ticket_id) {
+        state.issued.print = news.print.status;
+        renderIssued();
+      }
+      refreshPrinter();
+    });
+    return socket;
+  }
+
   /* ------------------------------------------------------------ wiring */
 
   document.querySelectorAll("[data-action]").forEach(function (button) {
@@ -296,6 +587,7 @@
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.altKey || e.metaKey || e.repeat) return;
     if (/^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName)) return;
+    if ($("class-dialog").open) return;
     const key = e.key.toLowerCase();
     let target = null;
     if (keys[key]) target = $(keys[key] === "call-next" ? "call-next" : keys[key]);
@@ -317,6 +609,9 @@
   L.connect({
     event: function (evt) {
       refresh();
+      const data = evt.data || {};
+      const touched = [data.ticket, data.from].filter(Boolean).map(function (item) { return item.id; });
+      if (state.unprinted.some(function (item) { return touched.indexOf(item.id) >= 0; })) refreshPrinter();
     },
     resync: refresh,
     connection: function (online) {
@@ -325,4 +620,6 @@
     },
   });
   refresh();
+  connectPrinter();
+  refreshPrinter();
 })();

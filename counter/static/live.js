@@ -25,9 +25,11 @@
     let data = null;
     try { data = await response.json(); } catch (ignored) { data = null; }
     if (!response.ok) {
-      const error = new Error((data && data.error && data.error.message) || ("Error " + response.status));
+      const message = data && data.error && data.error.message;
+      const error = new Error(message || ("Error " + response.status));
       error.code = data && data.error ? data.error.code : "http_" + response.status;
       error.status = response.status;
+      error.serverMessage = !!message;  // the server's own words (Spanish), else only a status
       throw error;
     }
     return {status: response.status, data: data};
