@@ -86,7 +86,9 @@
       if (state.speaking === current.seq) big.classList.add("is-speaking");
       var line = el("p", "call-line");
       line.appendChild(el("span", "call-code", current.code));
-      line.appendChild(el("span", "call-arrow", "→"));
+      var arrow = el("span", "call-arrow", "→");
+      arrow.setAttribute("aria-hidden", "true");  // screen readers say the code and the counter, not the arrow
+      line.appendChild(arrow);
       line.appendChild(el("span", "call-counter", current.counter));
       big.appendChild(line);
       var meta = el("p", "call-meta");
