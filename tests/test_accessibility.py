@@ -25,7 +25,6 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 KIOSK_VIEWPORT = {"width": 1080, "height": 1920}  # the kiosk's portrait touchscreen
 MIN_TOUCH_PX = 57  # 15 mm at 96 CSS px per inch
 VISIBLE = ":not([hidden])"
-COUNTER_REASON = "being fixed in counter/"
 
 
 # ---------------------------------------------------------------------- helpers
@@ -253,11 +252,6 @@ def open_central(scene, server, path):
     return page
 
 
-# page id -> axe rule ids still failing on counter/ pages (see COUNTER_REASON). The report's four
-# figure tables sit in <div class="scroll"> boxes that scroll sideways but cannot take the focus:
-# give each tabindex="0", role="region" and an aria-label (the table's caption).
-COUNTER_XFAIL: dict = {}
-
 PAGES = {
     "login": lambda s: s.page("anonymous", "/login"),
     "index": lambda s: s.page("anonymous", "/"),
@@ -284,15 +278,7 @@ PAGES = {
 }
 
 
-def page_params():
-    for name in PAGES:
-        marks = []
-        if name in COUNTER_XFAIL:
-            marks.append(pytest.mark.xfail(strict=True, reason=f"{COUNTER_XFAIL[name]} — {COUNTER_REASON}"))
-        yield pytest.param(name, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("name", list(page_params()))
+@pytest.mark.parametrize("name", list(PAGES))
 def test_page_meets_wcag_22_aa(scene, name):
     page = PAGES[name](scene)
     try:
