@@ -237,6 +237,26 @@ def test_appointment_code_that_does_not_exist(kiosk, live_box):
     assert "No encontramos esa cita" in kiosk.text_content('[data-screen="error"] h1')
 
 
+def test_more_time_keeps_the_entry(kiosk, live_box):
+    kiosk.clock.install()
+    open_kiosk(kiosk, live_box)
+    choose_service(kiosk, "PEN")
+    kiosk.click('[data-priority="none"]')
+    screen(kiosk, "document")
+    type_keys(kiosk, "doc-keypad", "1234")
+    kiosk.clock.fast_forward(31_000)
+    kiosk.wait_for_selector("#timeout-warning:not([hidden])")
+    kiosk.click("#timeout-continue")
+    assert kiosk.is_hidden("#timeout-warning")
+    kiosk.clock.fast_forward(25_000)  # the clock starts again from the tap
+    assert kiosk.is_visible('[data-screen="document"]')
+    assert kiosk.text_content("#doc-number-value") != "—"
+    kiosk.clock.fast_forward(6_000)
+    kiosk.wait_for_selector("#timeout-warning:not([hidden])")
+    kiosk.click("#timeout-leave")
+    screen(kiosk, "start")
+
+
 def test_english_kiosk_translates_and_sets_lang(kiosk, live_box):
     open_kiosk(kiosk, live_box)
     choose_service(kiosk, "ORI", lang="en")
@@ -259,8 +279,18 @@ def test_inactivity_returns_to_start_and_forgets_the_entry(kiosk, live_box):
     type_keys(kiosk, "doc-keypad", "1234")
     kiosk.clock.fast_forward(20_000)
     assert kiosk.is_visible('[data-screen="document"]'), "not before the configured 30 s"
+    assert kiosk.is_hidden("#timeout-warning")
+    kiosk.clock.fast_forward(11_000)
+    # WCAG 2.2.1: a warning first, with 20 s to keep the entry by one tap
+    kiosk.wait_for_selector("#timeout-warning:not([hidden])")
+    assert "20 segundos" in kiosk.text_content("#timeout-text")
+    assert kiosk.evaluate("document.activeElement.id") == "timeout-continue"
+    screenshot(kiosk, "kiosk-09-inactivity-warning")
+    kiosk.clock.fast_forward(10_000)
+    assert kiosk.is_visible('[data-screen="document"]')
     kiosk.clock.fast_forward(11_000)
     screen(kiosk, "start")
+    assert kiosk.is_hidden("#timeout-warning")
     screenshot(kiosk, "kiosk-09-inactivity-reset")
     choose_service(kiosk, "PEN")
     kiosk.click('[data-priority="none"]')

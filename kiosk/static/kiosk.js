@@ -35,6 +35,8 @@
   var lang = "es";
   var services = [];
   var inactivityTimer = null;
+  var warningTicker = null;
+  var WARNING_SECONDS = 20;
   var printTimer = null;
 
   // ------------------------------------------------------------------ text
@@ -98,10 +100,38 @@
     show("start");
   }
 
-  function armInactivity() {
+  // WCAG 2.2.1: before the kiosk forgets an entry, warn and give 20 s to keep it with one tap.
+  function armInactivity(event) {
+    var warning = document.getElementById("timeout-warning");
+    if (event && !warning.hidden && warning.contains(event.target)) return;  // its buttons decide
     clearTimeout(inactivityTimer);
+    clearInterval(warningTicker);
+    if (!warning.hidden) {
+      warning.hidden = true;
+      var heading = document.querySelector('[data-screen="' + state.screen + '"] h1');
+      if (heading) heading.focus({preventScroll: true});
+    }
     if (state.screen === "start" || state.screen === "issuing") return;
-    inactivityTimer = setTimeout(reset, config.inactivity_seconds * 1000);
+    inactivityTimer = setTimeout(warnInactivity, config.inactivity_seconds * 1000);
+  }
+
+  function warnInactivity() {
+    var warning = document.getElementById("timeout-warning");
+    var left = WARNING_SECONDS;
+    var text = document.getElementById("timeout-text");
+    text.textContent = t("kiosk.timeout_text", {seconds: left});
+    warning.hidden = false;
+    document.getElementById("timeout-continue").focus({preventScroll: true});
+    warningTicker = setInterval(function () {
+      left -= 1;
+      if (left <= 0) {
+        clearInterval(warningTicker);
+        warning.hidden = true;
+        reset();
+        return;
+      }
+      text.textContent = t("kiosk.timeout_text", {seconds: left});
+    }, 1000);
   }
 
   // ------------------------------------------------------------------ start: language
@@ -462,6 +492,12 @@
   document.addEventListener("pointerdown", armInactivity, true);
   document.addEventListener("keydown", armInactivity, true);
   document.getElementById("home").addEventListener("click", reset);
+  document.getElementById("timeout-continue").addEventListener("click", function () { armInactivity(); });
+  document.getElementById("timeout-leave").addEventListener("click", function () {
+    clearInterval(warningTicker);
+    document.getElementById("timeout-warning").hidden = true;
+    reset();
+  });
   document.querySelectorAll("[data-go]").forEach(function (button) {
     button.addEventListener("click", function () {
       var target = button.getAttribute("data-go");
