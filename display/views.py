@@ -47,7 +47,8 @@ def announcement(seq: str):
     ``?wait=<seconds>`` waits (bounded) for a phrase still being synthesized.
     """
     voice = announcer()
-    event = voice.call_event(int(seq)) if seq.isdigit() and len(seq) < 19 else None
+    # isascii: "²" is a digit to str.isdigit() but not to int().
+    event = voice.call_event(int(seq)) if seq.isascii() and seq.isdigit() and len(seq) < 19 else None
     principal = current_principal()
     wanted = principal.get("services") if principal.role == "display" else None
     if event is None or (wanted and event["data"]["ticket"]["service"] not in wanted):

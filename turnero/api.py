@@ -1,6 +1,8 @@
 """The JSON API under /api/v1. Each view parses the request, calls one engine function, answers."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, g, jsonify, request
 
 from turnero.auth import box, current_principal, requires
@@ -21,7 +23,13 @@ def json_body(required: bool = False) -> dict:
         if required:
             raise DomainError("malformed_json", "Se esperaba un cuerpo JSON.", 400)
         return {}
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = json.loads(raw)
+        # "\ud800" is a valid JSON escape but not text (SQLite cannot store it), and a deeply nested
+        # body overflows the parser's recursion: both are malformed input, not a server error.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
+        body = None
     if not isinstance(body, dict):
         raise DomainError("malformed_json", "El cuerpo no es un objeto JSON válido.", 400)
     return body

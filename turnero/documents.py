@@ -31,7 +31,7 @@ def validate_document(document) -> dict | None:
         raise invalid("invalid_document", f"Tipo de documento desconocido: {doc_type or '(vacío)'}. "
                       f"Use {', '.join(DOCUMENT_TYPES)}.")
     if doc_type == "DNI":
-        if not re.fullmatch(r"\d{8}", number):
+        if not re.fullmatch(r"[0-9]{8}", number):  # not \d: it also matches other scripts' digits
             raise invalid("invalid_document", "El DNI debe tener 8 dígitos.")
         if check not in (None, ""):
             check = str(check).strip().upper()

@@ -20,6 +20,7 @@ def _obj(properties: dict, required=()):
 
 STR = {"type": "string"}
 NULLABLE_STR = {"type": "string", "nullable": True}
+NONBLANK_STR = {"type": "string", "pattern": "\\S"}  # a blank value counts as missing (400)
 
 # (method, path, summary, roles, path params, request body schema, success status, success schema)
 ROUTES = [
@@ -33,7 +34,8 @@ ROUTES = [
         "service": STR, "priority": {"type": "string", "enum": list(PRIORITY_CLASSES), "nullable": True},
         "language": STR, "appointment": STR, "name": STR, "idempotency_key": STR,
         "document": _obj({"type": {"type": "string", "enum": ["DNI", "CE", "PASAPORTE", "PTP", "OTRO"]},
-                          "number": STR, "check": STR}, ["type", "number"])}), 201, TICKET_REF),
+                          "number": STR, "check": STR}, ["type", "number"])})
+     | {"anyOf": [{"required": ["service"]}, {"required": ["appointment"]}]}, 201, TICKET_REF),
     ("get", "/tickets/{ticket_id}", "A ticket and its history", ["staff"], [ID], EMPTY_BODY, 200, TICKET_REF),
     ("get", "/public/tickets/{public_id}", "Public status of a ticket (no personal data)", [],
      [{"name": "public_id", "in": "path", "required": True, "schema": STR}], EMPTY_BODY, 200,
@@ -80,34 +82,40 @@ ROUTES = [
      EMPTY_BODY, 200, _obj({"printer": _obj({"status": STR, "detail": NULLABLE_STR}),
                             "unprinted": {"type": "array", "items": TICKET_REF}})),
     ("get", "/appointments", "Today's open appointments for a document", ["kiosk", "staff"],
-     [{"name": "document", "in": "query", "required": True, "schema": STR}], EMPTY_BODY, 200,
+     [{"name": "document", "in": "query", "required": True, "schema": NONBLANK_STR}], EMPTY_BODY, 200,
      _obj({"appointments": {"type": "array", "items": _obj({"id": STR, "service": STR, "starts_at": STR})}})),
     ("get", "/board", "The last calls, newest first", ["display", "staff"],
      [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}}], EMPTY_BODY, 200,
      _obj({"calls": {"type": "array", "items": _obj({"seq": {"type": "integer"}, "code": STR, "counter": STR,
                                                       "called_at": STR, "recall": {"type": "boolean"}})}})),
     ("get", "/events", "Events after a seq, in order", ["display", "staff"],
-     [{"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
-      {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
-                                                                       "maximum": 1000}}],
+     # Out-of-range values are clamped, not refused: after below 0 reads from the start, limit to 1..1000.
+     [{"name": "after", "in": "query", "required": False, "schema": {"type": "integer"},
+       "description": "Events with a greater seq (default 0)."},
+      {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
+       "description": "How many events at most: default 500, clamped to 1..1000."}],
      EMPTY_BODY, 200, _obj({"events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}})),
     ("get", "/announcements/{seq}", "What the display plays for call event seq: chime, phrase WAVs, repeat",
      ["display", "staff"],
      [{"name": "seq", "in": "path", "required": True, "schema": {"type": "integer"}},
-      {"name": "wait", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0}}],
+      {"name": "wait", "in": "query", "required": False, "schema": {"type": "number"},
+       "description": "Seconds to wait for a phrase still being synthesized, clamped to 0..timeout + 2."}],
      EMPTY_BODY, 200, _obj({"seq": {"type": "integer"}, "code": STR, "recall": {"type": "boolean"},
                             "status": {"type": "string", "enum": ["ready", "pending", "failed", "disabled"]},
                             "parts": {"type": "array", "items": _obj({"language": STR, "text": NULLABLE_STR,
                                                                       "url": STR})},
                             "repeat": {"type": "integer"}, "chime_url": STR})),
     ("get", "/stats", "KPIs for a period", ["supervisor"],
-     [{"name": "from", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
-      {"name": "to", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}],
+     # SPEC.md writes the query as `?from=&to=`: an empty value means the default (today; `to` = `from`).
+     [{"name": "from", "in": "query", "required": False, "allowEmptyValue": True,
+       "schema": {"type": "string", "format": "date"}},
+      {"name": "to", "in": "query", "required": False, "allowEmptyValue": True,
+       "schema": {"type": "string", "format": "date"}}],
      EMPTY_BODY, 200, _obj({"totals": _obj({}), "services": {"type": "array", "items": _obj({})}})),
     ("get", "/stats/me", "Today's figures of the calling staff user", ["staff"], [], EMPTY_BODY, 200,
      _obj({"served": {"type": "integer"}, "no_shows": {"type": "integer"}, "transferred": {"type": "integer"}})),
     ("get", "/tickets", "Today's tickets in the given states (e.g. no_show,cancelled)", ["staff"],
-     [{"name": "status", "in": "query", "required": True, "schema": STR}], EMPTY_BODY, 200,
+     [{"name": "status", "in": "query", "required": True, "schema": NONBLANK_STR}], EMPTY_BODY, 200,
      _obj({"tickets": {"type": "array", "items": TICKET_REF}})),
     ("get", "/supervision", "Counters, queues against target, tickets beyond target, recent actions",
      ["supervisor"], [], EMPTY_BODY, 200, _obj({"counters": {"type": "array", "items": _obj({})},
@@ -144,7 +152,8 @@ def openapi_document() -> dict:
         if params:
             operation["parameters"] = params
         if body is not None:
-            operation["requestBody"] = {"required": bool(body.get("required")),
+            # A body is required when some field is (POST /tickets: a service or an appointment).
+            operation["requestBody"] = {"required": bool(body.get("required") or body.get("anyOf")),
                                         "content": {"application/json": {"schema": body}}}
         if path.endswith("call-next"):
             operation["responses"]["204"] = {"description": "Nothing waits"}

@@ -59,6 +59,8 @@ def parse_period(clock, from_text: str | None, to_text: str | None) -> tuple[dat
         raise DomainError("invalid_date", "Las fechas deben tener la forma AAAA-MM-DD.", 400) from None
     if end < start:
         raise DomainError("invalid_period", "La fecha final es anterior a la inicial.", 422)
+    if end >= date.max:  # its day has no end (the next midnight is past year 9999)
+        raise DomainError("invalid_period", "La fecha final está fuera del rango admitido.", 422)
     if (end - start).days > MAX_DAYS:
         raise DomainError("invalid_period", f"El periodo no puede pasar de {MAX_DAYS} días.", 422)
     return start, end
