@@ -228,7 +228,9 @@ def test_a_full_day_at_two_counters_with_a_supervisor(browser, day_box):
         csv_rows = {(sections[line[0]], line[1]): line[1:] for line in lines[2:] if line and line[0] in sections}
         assert set(csv_rows) == set(table_rows)
         for key, cells in table_rows.items():
-            assert csv_rows[key] == cells, key
+            # an empty key (the totals row) reads "—" on screen and stays empty in the CSV
+            assert csv_rows[key] == ["" if key[1] == "" and index == 0 and cell == "—" else cell
+                                     for index, cell in enumerate(cells)], key
         screenshot(sofia, "reports-day")
     finally:
         sofia.context.close()
