@@ -98,6 +98,8 @@ class FaultProxy:
                     self.send_response(int(status))
                     if retry_after:
                         self.send_header("Retry-After", retry_after)
+                    if status.startswith("3"):  # a redirect somewhere else (a closed loopback port)
+                        self.send_header("Location", "http://127.0.0.1:9" + self.path)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

@@ -106,7 +106,9 @@ class CentralClient:
         headers = kwargs.pop("headers", {})
         headers["Authorization"] = f"Bearer {self._token}"
         try:
-            response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            # No redirects: the https-only rule and the token are for the configured URL alone.
+            response = self.session.request(method, url, headers=headers, timeout=self.timeout,
+                                            allow_redirects=False, **kwargs)
         except requests.Timeout:
             raise Retryable(f"central did not answer within {self.timeout:g} s") from None
         except requests.ConnectionError as exc:

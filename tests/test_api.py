@@ -1,7 +1,8 @@
 """The JSON API: shapes, roles, and every error path (status, JSON error code, nothing stored)."""
 import pytest
+import requests
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Api
 
 
 def error_code(response):
@@ -139,7 +140,7 @@ def test_events_paging(api):
 @pytest.mark.parametrize("path,body,token,status,code", [
     ("/tickets", None, "kiosk", 400, "malformed_json"),
     ("/tickets", {"service": 5}, "kiosk", 400, "invalid_type"),
-    ("/tickets", {}, "kiosk", 400, "missing_field"),
+    ("/tickets", {}, "kiosk", 422, "missing_field"),
     ("/tickets", {"service": "XXX"}, "kiosk", 422, "unknown_service"),
     ("/tickets", {"service": "ORI", "priority": "vip"}, "kiosk", 422, "invalid_priority"),
     ("/tickets", {"service": "ORI", "priority": "urgente"}, "kiosk", 403, "forbidden_priority"),
@@ -152,7 +153,7 @@ def test_events_paging(api):
     ("/tickets/nope/start", {}, "ana", 404, "unknown_ticket"),
     ("/counters/zz/call-next", {}, "ana", 404, "unknown_counter"),
     ("/counters/v1/call-next", {}, "kiosk", 403, "forbidden"),
-    ("/counters/v1/pause", {}, "ana", 400, "missing_field"),
+    ("/counters/v1/pause", {}, "ana", 422, "missing_field"),
     ("/tickets/nope/requeue", {}, "ana", 403, "forbidden"),  # role before existence
     ("/tickets/nope/finish", {"outcome": 1}, "ana", 400, "invalid_type"),
 ])
@@ -245,7 +246,7 @@ def test_priority_endpoint(api, tokens):
     ticket = api.post("/tickets", {"service": "ORI"}).json
     changed = api.post(f"/tickets/{ticket['id']}/priority", {"priority": "urgente"})
     assert changed.status_code == 200 and changed.json["ticket"]["priority"] == "urgente"
-    assert api.post(f"/tickets/{ticket['id']}/priority", {}).status_code == 400
+    assert api.post(f"/tickets/{ticket['id']}/priority", {}).status_code == 422  # the field is missing
     assert api.as_(tokens["kiosk"]).post(f"/tickets/{ticket['id']}/priority",
                                          {"priority": None}).status_code == 403
 
@@ -307,3 +308,53 @@ def test_security_headers(app):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_only_failed_logins_count_toward_the_limit(app, tokens):
+    client = app.test_client()
+    good = {"username": "ana", "password": PASSWORD}
+    assert all(client.post("/api/v1/auth/login", json=good).status_code == 200 for _ in range(12))
+    bad = {"username": "ana", "password": "otra-clave-mala"}
+    assert [client.post("/api/v1/auth/login", json=bad).status_code for _ in range(10)] == [401] * 10
+    refused = client.post("/api/v1/auth/login", json=good)  # guessing is slowed for everyone at that address
+    assert refused.status_code == 429 and error_code(refused) == "rate_limited"
+
+
+def test_contract_details_of_body_fields(api, tokens):
+    waiting = api.post("/tickets", {"service": "ORI"}).json
+    unknown_counter = api.post(f"/tickets/{waiting['id']}/call", {"counter": "v99"})
+    assert unknown_counter.status_code == 422 and error_code(unknown_counter) == "unknown_counter"
+    missing = api.post(f"/tickets/{waiting['id']}/call", {})
+    assert missing.status_code == 422 and error_code(missing) == "missing_field"
+    empty_language = api.post("/tickets", {"service": "ORI", "language": ""})
+    assert empty_language.status_code == 422 and error_code(empty_language) == "invalid_language"
+    assert api.get(f"/tickets/{waiting['id']}").json["status"] == "waiting"
+
+
+def test_stats_take_days_or_rfc3339_times(app, tokens):
+    supervisor = Api(app.test_client(), tokens["sofia"])
+    api_ = Api(app.test_client(), tokens["ana"])
+    api_.post("/tickets", {"service": "ORI"})
+    by_day = supervisor.get("/stats?from=2026-11-25&to=2026-11-25")
+    by_time = supervisor.get("/stats?from=2026-11-25T00:00:00-05:00&to=2026-11-25T23:59:59-05:00")
+    assert by_day.status_code == by_time.status_code == 200
+    assert by_day.json["totals"]["issued"] == by_time.json["totals"]["issued"] == 1
+    utc = supervisor.get("/stats?from=2026-11-26T03:00:00Z")  # 22:00 on the 25th in Lima
+    assert utc.status_code == 200 and utc.json["totals"]["issued"] == 1
+    naive = supervisor.get("/stats?from=2026-11-25T10:00:00")
+    assert naive.status_code == 400 and error_code(naive) == "invalid_date"
+
+
+def test_chunked_body_over_the_limit_is_413(live_box):
+    def body(size):
+        yield b'{"service": "ORI", "name": "'
+        for _ in range(size // 1024):
+            yield b"x" * 1024
+        yield b'"}'
+
+    headers = {"Authorization": f"Bearer {live_box.tokens['ana']}", "Content-Type": "application/json"}
+    large = requests.post(live_box.url + "/api/v1/tickets", data=body(80 * 1024), headers=headers, timeout=10)
+    assert large.status_code == 413 and large.json()["error"]["code"] == "too_large"
+    small = requests.post(live_box.url + "/api/v1/tickets", data=body(0), headers=headers, timeout=10)
+    assert small.status_code == 201
+    live_box.call("POST", f"/tickets/{small.json()['id']}/cancel", "sofia").raise_for_status()

@@ -306,6 +306,17 @@ def test_other_4xx_stops_until_sync_once(central, proxy, make_box, clock, capsys
     wait_until(lambda: central_acked(central) == box.engine.last_seq(), what="worker resumed")
 
 
+def test_a_redirect_is_not_followed_and_stops_the_agent(central, proxy, make_box, clock):
+    """The https-only rule and the token are for the configured URL: a redirect elsewhere is refused."""
+    box = make_box(proxy.url, central.token)
+    simulate_day(box.engine, clock, tickets=2)
+    proxy.script("302")
+    box.worker()
+    wait_until(lambda: box.health()["state"] == "stopped", what="stopped")
+    assert "302" in box.health()["last_error"]
+    assert central_acked(central) == 0 and box.health()["backlog"] == box.engine.last_seq()
+
+
 def test_sync_once_fails_with_one_line(central, proxy, make_box, clock, capsys):
     from turnero.cli import main
 

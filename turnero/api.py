@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from turnero.auth import box, current_principal, requires
 from turnero.errors import DomainError
@@ -19,6 +19,11 @@ DEVICES_AND_STAFF = ("staff", "kiosk", "display")
 def json_body(required: bool = False) -> dict:
     """The request's JSON object; an empty body counts as {} unless ``required``."""
     raw = request.get_data(cache=True)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        # A chunked body has no Content-Length to refuse up front: Werkzeug stops reading at the
+        # limit, so one more byte on the wire means it was too large (not malformed).
+        raise DomainError("too_large", "El cuerpo de la solicitud es demasiado grande (máximo 64 KiB).", 413)
     if not raw.strip():
         if required:
             raise DomainError("malformed_json", "Se esperaba un cuerpo JSON.", 400)
@@ -39,12 +44,17 @@ def field(body: dict, name: str, kind, required: bool = False):
     value = body.get(name)
     if value is None:
         if required:
-            raise DomainError("missing_field", f"Falta el campo {name!r}.", 400, field=name)
+            raise DomainError("missing_field", f"Falta el campo {name!r}.", 422, field=name)
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         expected = kind.__name__ if isinstance(kind, type) else kind[0].__name__
         raise DomainError("invalid_type", f"El campo {name!r} debe ser {expected}.", 400, field=name)
     return value
+
+
+def _language(value: str | None) -> str:
+    """Spanish when the field is absent; an empty or unknown language is the engine's 422."""
+    return "es" if value is None else value
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -83,7 +93,9 @@ def create_api(limiter) -> Blueprint:
         return principal is None or principal.role != "kiosk"
 
     @api.post("/auth/login")
-    @limiter.limit("10/minute", key_func=lambda: f"login:{request.remote_addr}")
+    # Only failed attempts count: guessing is slowed, a client that logs in often is not.
+    @limiter.limit("10/minute", key_func=lambda: f"login:{request.remote_addr}",
+                   deduct_when=lambda response: response.status_code == 401)
     def login():
         body = json_body(required=True)
         username = field(body, "username", str, required=True)
@@ -125,7 +137,7 @@ def create_api(limiter) -> Blueprint:
         if key is not None and len(key) > 100:
             raise DomainError("invalid_field", "La clave de idempotencia es demasiado larga.", 422)
         ticket, _created = box().engine.issue(
-            service=service, priority=priority, language=field(body, "language", str) or "es",
+            service=service, priority=priority, language=_language(field(body, "language", str)),
             document=document, appointment=appointment,
             channel="kiosk" if principal.role == "kiosk" else "staff",
             name=field(body, "name", str) if principal.has("staff") else None, idempotency_key=key)
@@ -197,6 +209,8 @@ def create_api(limiter) -> Blueprint:
     def call(ticket_id):
         body = json_body(required=True)
         counter_id = field(body, "counter", str, required=True)
+        if counter_id not in box().settings.counters:  # 404 is for ids in the path (SPEC.md)
+            raise DomainError("unknown_counter", f"No existe la ventanilla {counter_id!r}.", 422, field="counter")
         return jsonify({"ticket": box().engine.call(ticket_id, counter_id, _me())})
 
     @api.post("/tickets/<ticket_id>/start")
@@ -246,7 +260,7 @@ def create_api(limiter) -> Blueprint:
     def priority(ticket_id):
         body = json_body(required=True)
         if "priority" not in body:
-            raise DomainError("missing_field", "Falta el campo 'priority'.", 400, field="priority")
+            raise DomainError("missing_field", "Falta el campo 'priority'.", 422, field="priority")
         return jsonify({"ticket": box().engine.set_priority(ticket_id, field(body, "priority", str), _me())})
 
     @api.get("/appointments")
@@ -254,7 +268,7 @@ def create_api(limiter) -> Blueprint:
     def appointments():
         number = request.args.get("document", "")
         if not number.strip():
-            raise DomainError("missing_field", "Indique el número de documento.", 400, field="document")
+            raise DomainError("missing_field", "Indique el número de documento.", 422, field="document")
         return jsonify({"appointments": box().engine.appointments_for_document(number)})
 
     @api.get("/board")

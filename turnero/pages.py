@@ -125,7 +125,8 @@ def index():
 def init_app(app, limiter):
     app.register_blueprint(pages)
     app.view_functions["pages.login"] = limiter.limit(
-        "10/minute", methods=["POST"], key_func=lambda: f"login:{request.remote_addr}")(login)
+        "10/minute", methods=["POST"], key_func=lambda: f"login:{request.remote_addr}",
+        deduct_when=lambda response: response.status_code == 401)(login)
     # 10^8 codes, 10 minutes, 10 tries a minute per address: guessing is hopeless.
     app.view_functions["pages.pair"] = limiter.limit(
         "10/minute", key_func=lambda: f"pair:{request.remote_addr}")(pair)

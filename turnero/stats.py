@@ -21,7 +21,7 @@ import statistics
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from turnero.errors import DomainError
 
@@ -53,10 +53,11 @@ def sorted_summary(values: list) -> dict:
 def parse_period(clock, from_text: str | None, to_text: str | None) -> tuple[date, date]:
     today = clock.local().date()
     try:
-        start = date.fromisoformat(from_text) if from_text else today
-        end = date.fromisoformat(to_text) if to_text else start if from_text else today
-    except ValueError:
-        raise DomainError("invalid_date", "Las fechas deben tener la forma AAAA-MM-DD.", 400) from None
+        start = _local_day(clock, from_text) if from_text else today
+        end = _local_day(clock, to_text) if to_text else start if from_text else today
+    except (ValueError, OverflowError):
+        raise DomainError("invalid_date", "Las fechas deben tener la forma AAAA-MM-DD (o una fecha y hora "
+                          "RFC 3339).", 400) from None
     if end < start:
         raise DomainError("invalid_period", "La fecha final es anterior a la inicial.", 422)
     if end >= date.max:  # its day has no end (the next midnight is past year 9999)
@@ -64,6 +65,16 @@ def parse_period(clock, from_text: str | None, to_text: str | None) -> tuple[dat
     if (end - start).days > MAX_DAYS:
         raise DomainError("invalid_period", f"El periodo no puede pasar de {MAX_DAYS} días.", 422)
     return start, end
+
+
+def _local_day(clock, text: str) -> date:
+    """A day (``2026-11-29``), or the sede's local day of an RFC 3339 time (``...T10:00:00-05:00``)."""
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("an RFC 3339 time needs its offset")
+    return clock.local(moment.timestamp()).date()
 
 
 def _share(part: int, whole: int):

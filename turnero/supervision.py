@@ -132,5 +132,5 @@ def audit_entry(engine, row) -> dict:
 def check_statuses(text: str | None) -> list[str]:
     statuses = [part.strip() for part in (text or "").split(",") if part.strip()]
     if not statuses:
-        raise DomainError("missing_field", "Indique el parámetro 'status'.", 400, field="status")
+        raise DomainError("missing_field", "Indique el parámetro 'status'.", 422, field="status")
     return statuses
