@@ -14,7 +14,7 @@ from flask_wtf.csrf import generate_csrf
 from kiosk.qr import qr_svg
 from turnero.auth import box
 from turnero.errors import DomainError
-from turnero.i18n import LANGUAGE_NAMES, messages
+from turnero.i18n import LANGUAGE_NAMES, catalog, messages
 from turnero.pages import device_page
 
 kiosk = Blueprint("kiosk", __name__, template_folder="templates", static_folder="static",
@@ -26,7 +26,10 @@ PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 @device_page("kiosk")
 def kiosk_page():
     settings = box().settings
-    languages = [{"code": code, "name": LANGUAGE_NAMES.get(code, code)} for code in settings.sede["languages"]]
+    # Offer a language only where its kiosk catalog exists: a person who picks Runasimi must not get
+    # a screen of Spanish (``turnero i18n-check`` lists what each enabled language lacks).
+    languages = [{"code": code, "name": LANGUAGE_NAMES.get(code, code)} for code in settings.sede["languages"]
+                 if code == "es" or any(key.startswith("kiosk.") for key in catalog(code))]
     config = {
         "languages": languages,
         "messages": {code: messages(code, "kiosk.") for code in settings.sede["languages"]},

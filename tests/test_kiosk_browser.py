@@ -257,6 +257,14 @@ def test_more_time_keeps_the_entry(kiosk, live_box):
     screen(kiosk, "start")
 
 
+def test_only_languages_with_a_kiosk_catalog_are_offered(kiosk, live_box):
+    """The test sede enables es, qu and en; Quechua has no catalog yet, so the kiosk does not offer it
+    (a person choosing Runasimi would get Spanish)."""
+    open_kiosk(kiosk, live_box)
+    offered = kiosk.eval_on_selector_all("#languages [data-lang]", "nodes => nodes.map(n => n.dataset.lang)")
+    assert offered == ["es", "en"]
+
+
 def test_english_kiosk_translates_and_sets_lang(kiosk, live_box):
     open_kiosk(kiosk, live_box)
     choose_service(kiosk, "ORI", lang="en")
