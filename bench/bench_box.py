@@ -7,8 +7,8 @@ Prints its figures; asserts nothing about time (the machines are shared and nois
 1. latency: issue a ticket, and call next (sequential, keep-alive): median and p99;
 2. throughput: 16 counters calling next + 2 kiosks issuing, concurrently (processes), for N s:
    transitions/s, duplicate calls, seq gaps;
-3. fan-out: one call reaching 50 connected Socket.IO clients: p50/p99 delivery latency;
-4. memory: server RSS after a 5,000-ticket day with 50 clients connected.
+3. fan-out: one call reaching 50 connected Socket.IO clients (held by 5 processes): p50/p99 delivery latency;
+4. memory: server RSS (and PSS of master + worker + voice worker) after a 5,000-ticket day, 50 clients.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from queue import Empty
 
 import requests
 
@@ -156,43 +157,87 @@ def throughput(box: LiveBox, seconds: int):
           f"seq gaps: {gaps}; errors: {errors}; events: {len(seqs)}")
 
 
+SCREEN_PROCESSES = 5  # the screens are separate devices: 50 clients in one Python process measure its GIL
+
+
+def _screen(url, token, measuring, stamps, stop):
+    """One lean Socket.IO client (protocol 5 over Engine.IO 4, plain websocket): joins with the
+    display's token, answers pings, and while ``measuring`` is set reports each ticket.called as
+    (ticket id, perf_counter) (CLOCK_MONOTONIC, shared by processes). python-socketio's client
+    starts a thread per message, and 10 of them in one process fell behind the server's pings."""
+    import json
+
+    import websocket
+
+    ws = websocket.create_connection(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
+                                     timeout=10)
+    assert ws.recv().startswith("0"), "no Engine.IO open packet"
+    ws.send("40" + json.dumps({"token": token}))
+    while not (answer := ws.recv()).startswith("40"):
+        assert not answer.startswith("44"), answer
+    ws.settimeout(0.5)
+    stamps.put(("ready", 1))
+    connected = 1
+    while connected and not stop.is_set():
+        try:
+            message = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            continue
+        except (websocket.WebSocketException, OSError):
+            connected = 0
+            break
+        if message == "2":
+            ws.send("3")
+        elif message in ("", "1", "41"):  # closed by the server
+            connected = 0
+        elif measuring.is_set() and message.startswith('42["ticket.called"'):
+            stamps.put((json.loads(message[2:])[1]["data"]["ticket"]["id"], time.perf_counter()))
+    stamps.put(("connected", connected))
+    ws.close()
+
+
+def _screens(url, token, count, measuring, stamps, stop):
+    threads = [threading.Thread(target=_screen, args=(url, token, measuring, stamps, stop)) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def fanout(box: LiveBox, clients: int, calls: int):
-    import socketio
-
-    received = {}
-    lock = threading.Lock()
-    sockets = []
-    for index in range(clients):
-        client = socketio.Client(reconnection=False)
-
-        def on_called(data, index=index):
-            now = time.perf_counter()
-            with lock:
-                received.setdefault(data["data"]["ticket"]["id"], []).append(now)
-
-        client.on("ticket.called", on_called)
-        client.connect(box.url, auth={"token": box.tokens["pantalla-1"]}, transports=["websocket"], wait_timeout=10)
-        sockets.append(client)
+    ctx = multiprocessing.get_context("fork")
+    measuring, stop, stamps = ctx.Event(), ctx.Event(), ctx.Queue()
+    shares = [clients // SCREEN_PROCESSES + (i < clients % SCREEN_PROCESSES) for i in range(SCREEN_PROCESSES)]
+    procs = [ctx.Process(target=_screens, args=(box.url, box.tokens["pantalla-1"], n, measuring, stamps, stop))
+             for n in shares if n]
+    for proc in procs:
+        proc.start()
+    for _ in range(clients):
+        assert stamps.get(timeout=120)[0] == "ready"
     http = requests.Session()
     headers = {"Authorization": f"Bearer {box.tokens['beto']}"}
     latencies = []
+    measuring.set()
     for _ in range(calls):
         http.post(f"{box.url}/api/v1/tickets", json={"service": "FAN"}, headers=headers)
         started = time.perf_counter()
         response = http.post(f"{box.url}/api/v1/counters/fan/call-next", headers=headers)
         ticket = response.json()["ticket"]["id"]
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            with lock:
-                if len(received.get(ticket, [])) == clients:
-                    break
-            time.sleep(0.001)
-        latencies += [stamp - started for stamp in received.get(ticket, [])]
+        got, deadline = 0, time.time() + 5
+        while got < clients and time.time() < deadline:
+            try:
+                received, stamp = stamps.get(timeout=max(0.01, deadline - time.time()))
+            except Empty:
+                break
+            if received == ticket:
+                got += 1
+                latencies.append(stamp - started)
         http.post(f"{box.url}/api/v1/tickets/{ticket}/no-show", headers=headers)
+    measuring.clear()
     expected = clients * calls
-    print(f"fan-out:        call -> {clients} Socket.IO clients: {fmt_ms(latencies)}; "
+    print(f"fan-out:        call -> {clients} Socket.IO clients ({len(procs)} processes): {fmt_ms(latencies)}; "
           f"delivered {len(latencies)}/{expected}")
-    return sockets
+    return procs, stop, stamps
 
 
 def rss_mb(pid: int) -> float:
@@ -202,11 +247,21 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def worker_pids(master: int) -> list[int]:
-    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+def worker_pids(parent: int) -> list[int]:
+    """Child processes of ``parent``, whichever of its threads started them."""
+    return [int(pid) for task in Path(f"/proc/{parent}/task").iterdir()
+            for pid in (task / "children").read_text().split()]
 
 
-def memory(box: LiveBox, sockets, tickets: int):
+def pss_mb(pid: int) -> float:
+    """Proportional set size: pages shared between processes (fork) are counted once overall."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def memory(box: LiveBox, screens, tickets: int, clients: int):
     http = requests.Session()
     headers = {"Authorization": f"Bearer {box.tokens['ana']}"}
     clerk = {"Authorization": f"Bearer {box.tokens['beto']}"}
@@ -219,11 +274,24 @@ def memory(box: LiveBox, sockets, tickets: int):
         ticket = response.json()["ticket"]["id"]
         http.post(f"{box.url}/api/v1/tickets/{ticket}/start", headers=clerk)
         http.post(f"{box.url}/api/v1/tickets/{ticket}/finish", json={"outcome": "resolved"}, headers=clerk)
-    connected = sum(1 for s in sockets if s.connected)
     master = box.process.pid
-    workers = sum(rss_mb(pid) for pid in worker_pids(master))
-    print(f"memory:         worker RSS {workers:.0f} MB (Gunicorn master {rss_mb(master):.0f} MB more) after a "
-          f"{tickets}-ticket day served, {connected} Socket.IO clients connected")
+    workers = worker_pids(master)
+    helpers = [child for pid in workers for child in worker_pids(pid)]  # the voice worker process
+    rss = {name: sum(rss_mb(pid) for pid in pids) for name, pids in
+           (("workers", workers), ("master", [master]), ("helpers", helpers))}
+    pss = sum(pss_mb(pid) for pid in [master, *workers, *helpers])
+    procs, stop, stamps = screens
+    stop.set()
+    connected = 0
+    for _ in range(clients):
+        while (item := stamps.get(timeout=60))[0] != "connected":
+            pass
+        connected += item[1]
+    for proc in procs:
+        proc.join(timeout=30)
+    print(f"memory:         worker RSS {rss['workers']:.0f} MB (Gunicorn master {rss['master']:.0f} MB, voice worker "
+          f"{rss['helpers']:.0f} MB more; whole server PSS {pss:.0f} MB) after a {tickets}-ticket day served, "
+          f"{connected} Socket.IO clients connected")
 
 
 def main():
@@ -238,10 +306,8 @@ def main():
             latency(box, n)
             throughput(box, seconds)
             box.call("POST", "/counters/v1/close", token_name="ana")
-            sockets = fanout(box, clients, 100 if not args.quick else 20)
-            memory(box, sockets, tickets)
-            for sock in sockets:
-                sock.disconnect()
+            screens = fanout(box, clients, 100 if not args.quick else 20)
+            memory(box, screens, tickets, clients)
         finally:
             box.stop()
 
