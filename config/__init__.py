@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from config.schema import COUNTER_KEYS, SERVICE_KEYS, TABLES, Key
 
 SETTINGS_FILE = "sede.toml"
+DEFAULT_DATA_DIR = "turnero-data"
 PRIORITY_CLASSES = ("gestante", "adulto_mayor", "discapacidad", "con_infante", "urgente")
 LANGUAGES = ("es", "qu", "ay", "shp", "en")
 
@@ -69,6 +70,11 @@ class Settings:
     @property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.sede["timezone"])
+
+
+def resolve_data_dir(explicit: str | None = None) -> Path:
+    """--data-dir, else TURNERO_DATA_DIR, else ./turnero-data (SPEC.md, CLI)."""
+    return Path(explicit or os.environ.get("TURNERO_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
 
 
 def load_settings(data_dir: str | os.PathLike, env: dict | None = None) -> Settings:

@@ -73,11 +73,14 @@ def info(path: str | Path) -> dict:
 def trim(clip: Clip, level: int = SILENCE_LEVEL, keep_ms: int = 20) -> Clip:
     """Drop leading and trailing silence, keeping a few milliseconds so words do not click."""
     samples = clip.samples
-    loud = [index for index in range(len(samples)) if abs(samples[index]) > level]
-    if not loud:
+    # Scan inward from each end: only the silence is visited, not the whole phrase (this runs in
+    # the web process for every new call).
+    first = next((index for index in range(len(samples)) if abs(samples[index]) > level), None)
+    if first is None:
         return Clip(clip.rate, array("h"))
+    last = next(index for index in range(len(samples) - 1, first - 1, -1) if abs(samples[index]) > level)
     keep = clip.rate * keep_ms // 1000
-    return Clip(clip.rate, samples[max(0, loud[0] - keep):loud[-1] + keep])
+    return Clip(clip.rate, samples[max(0, first - keep):last + keep])
 
 
 def silence(rate: int, milliseconds: int) -> array:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from config import load_settings
+from config import load_settings, resolve_data_dir
 from sync.agent import SyncAgent, purge
 from sync.client import Rejected, SyncError
 from sync.state import SyncState, settings_fingerprint, status
-from turnero.app import resolve_data_dir
 from turnero.engine import Engine
 from turnero.store import Store
 

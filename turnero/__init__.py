@@ -1,4 +1,12 @@
 """Turnero: the queue-management box of a legal-aid sede."""
-from turnero.app import create_app
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name):
+    # Lazy, so the CLI and the Gunicorn master do not import Flask and every device part.
+    if name == "create_app":
+        from turnero.app import create_app
+
+        return create_app
+    raise AttributeError(name)

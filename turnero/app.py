@@ -15,7 +15,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from config import load_settings
+from config import load_settings, resolve_data_dir
 from turnero import audit, pages, realtime
 from turnero.accounts import Accounts
 from turnero.api import create_api
@@ -26,12 +26,6 @@ from turnero.store import Store
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
-DEFAULT_DATA_DIR = "turnero-data"
-
-
-def resolve_data_dir(explicit: str | None = None) -> Path:
-    """--data-dir, else TURNERO_DATA_DIR, else ./turnero-data (SPEC.md, CLI)."""
-    return Path(explicit or os.environ.get("TURNERO_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
 
 
 @dataclass

@@ -12,10 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from config import SETTINGS_FILE, ConfigError, load_settings
+from config import SETTINGS_FILE, ConfigError, load_settings, resolve_data_dir
 from turnero import audit
 from turnero.accounts import Accounts
-from turnero.app import resolve_data_dir
 from turnero.engine import Engine
 from turnero.errors import DomainError
 from turnero.store import DB_FILE, Store
@@ -39,11 +38,16 @@ def cmd_run(args):
 
 
 def _serve(data_dir: Path, host: str, port: int):
-    from turnero.app import create_app
     from turnero.server import serve
 
+    def factory():
+        # Imported in the worker only: the Gunicorn master stays small (it just supervises).
+        from turnero.app import create_app
+
+        return create_app({"DATA_DIR": str(data_dir)})
+
     os.environ["TURNERO_DATA_DIR"] = str(data_dir)
-    serve(lambda: create_app({"DATA_DIR": str(data_dir)}), host, port)
+    serve(factory, host, port)
 
 
 def cmd_demo(args):

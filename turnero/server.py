@@ -38,6 +38,8 @@ def serve(app_factory, host: str, port: int, log_level: str = "info") -> None:
         "graceful_timeout": 5, "keepalive": 30, "loglevel": log_level, "accesslog": None,
         "errorlog": "-", "preload_app": False, "proc_name": "turnero",
         "control_socket_disable": True,  # several boxes (and tests) may run on one machine
+        # The worker's heartbeat file is touched constantly: keep it in RAM, not on the SD card.
+        **({"worker_tmp_dir": "/dev/shm"} if os.path.isdir("/dev/shm") else {}),
     }).run()
 
 
