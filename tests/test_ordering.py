@@ -99,3 +99,48 @@ def test_sql_position_agrees_with_the_python_order(engine, clock):
         listed = engine.queue("ORI")
         assert [t["position"] for t in listed] == list(range(1, len(listed) + 1))
         assert [engine.get_ticket(t["id"])["position"] for t in listed] == list(range(1, len(listed) + 1))
+
+
+def test_sql_pick_agrees_with_the_python_rule(engine, clock):
+    """ordering.next_waiting (SQL, what call-next uses) and ordering.pick_next (Python) are one rule
+    written twice: same choice over random queues of two services, appointments, classes and ties,
+    with and without the anti-starvation streak."""
+    import random
+
+    from turnero import ordering
+
+    rng = random.Random(11)
+    for index in range(8):
+        engine.upsert_appointment({"id": f"s{index}", "service": rng.choice(["ORI", "PEN"]) if index % 2 else "ORI",
+                                   "status": "booked",
+                                   # 7 minutes apart: windows overlap, so slot order is tested
+                                   "starts_at": f"2026-11-25T10:{index * 7:02d}:00-05:00"})
+    pending = [f"s{index}" for index in range(8)]
+    for _ in range(60):
+        clock.advance(rng.choice([0, 0, 1, 45]))
+        if pending and rng.random() < 0.2:
+            engine.issue(None, appointment=pending.pop())
+        else:
+            engine.issue(rng.choice(["ORI", "PEN"]), channel="staff",
+                         priority=rng.choice([None, None, None, "gestante", "urgente", "discapacidad"]))
+    conn = engine.store.connect()
+    services = engine.settings.services
+    compared = 0
+    for moment in ("09:50", "10:05", "10:10", "10:40", "11:20", "12:30"):
+        clock.set(datetime.fromisoformat(f"2026-11-25T{moment}:00-05:00"))
+        now = engine.clock()
+        for _ in range(8):  # walk down the queue: each pick is compared, then really called
+            for codes in (["ORI"], ["PEN"], ["ORI", "PEN"], ["PEN", "ORI"]):
+                waiting = conn.execute("SELECT id, service, priority, appointment_at, queued_at, number FROM tickets"
+                                       f" WHERE status = 'waiting' AND service IN ({','.join('?' * len(codes))})",
+                                       codes).fetchall()
+                for streak, limit in ((0, 0), (3, 3), (1, 3)):
+                    expected = ordering.pick_next(waiting, services, now, streak, limit)
+                    chosen = ordering.next_waiting(conn, services, codes, now, streak, limit)
+                    assert chosen == (expected["id"] if expected else None), (moment, codes, streak, limit)
+                    compared += 1
+            ticket = engine.call_next("v1", "ana")  # v1 serves ORI and PEN
+            if ticket:
+                engine.start(ticket["id"], "ana")
+                engine.finish(ticket["id"], "ana", "resolved")
+    assert compared == 6 * 8 * 4 * 3

@@ -234,15 +234,12 @@ class Engine:
         self._counter(counter_id)
         with self.store.write() as tx:
             state = self._take_counter(tx, counter_id, staff, for_call=True)
-            services = json.loads(state["services"])
-            placeholders = ",".join("?" * len(services))
-            waiting = tx.all(f"SELECT {ORDER_COLUMNS} FROM tickets WHERE status = 'waiting' AND service IN"
-                             f" ({placeholders})", services) if services else []
-            chosen = ordering.pick_next(waiting, self.settings.services, tx.now,
-                                        state["preferential_streak"], self.settings.sede["preferential_streak"])
+            services = [code for code in json.loads(state["services"]) if code in self.settings.services]
+            chosen = ordering.next_waiting(tx.conn, self.settings.services, services, tx.now,
+                                           state["preferential_streak"], self.settings.sede["preferential_streak"])
             if chosen is None:
                 return None
-            return self._call(tx, self._row(tx, chosen["id"]), counter_id, staff)
+            return self._call(tx, self._row(tx, chosen), counter_id, staff)
 
     def call(self, ticket_id: str, counter_id: str, staff: str) -> dict:
         """Call a specific waiting ticket to a counter. Errors as call_next, plus wrong_state."""

@@ -55,6 +55,41 @@ def position(conn, ticket, service, now: float) -> int:
     return ahead + 1
 
 
+def _tier_sql(services: dict, codes: list, now: float) -> tuple[str, list]:
+    """:func:`tier` in SQL for rows of several services (each has its own appointment window)."""
+    cases = " ".join("WHEN ? THEN ?" for _ in codes)
+    early = [value for code in codes for value in (code, services[code].appointment_early_minutes * 60)]
+    late = [value for code in codes for value in (code, services[code].appointment_late_minutes * 60)]
+    sql = (f"CASE WHEN appointment_at IS NOT NULL AND ? BETWEEN appointment_at - (CASE service {cases} END)"
+           f" AND appointment_at + (CASE service {cases} END) THEN {TIER_APPOINTMENT}"
+           f" WHEN priority = 'urgente' THEN {TIER_URGENT} WHEN priority IS NOT NULL THEN {TIER_PREFERENTIAL}"
+           f" ELSE {TIER_NORMAL} END")
+    return sql, [now, *early, *late]
+
+
+def next_waiting(conn, services: dict, codes: list, now: float, preferential_streak: int,
+                 streak_limit: int) -> str | None:
+    """The id of the ticket a counter serving ``codes`` calls next, or None: :func:`pick_next`'s
+    rule, chosen in SQL so a long queue is not loaded and sorted in Python under the write lock."""
+    if not codes:
+        return None
+    tier, tier_params = _tier_sql(services, codes, now)
+    where = f"status = 'waiting' AND service IN ({','.join('?' * len(codes))})"
+    first = conn.execute(
+        f"SELECT id, tier FROM (SELECT id, appointment_at, queued_at, number, ({tier}) AS tier FROM tickets"
+        f" WHERE {where}) ORDER BY tier, CASE WHEN tier = {TIER_APPOINTMENT} THEN appointment_at ELSE queued_at END,"
+        f" queued_at, number LIMIT 1", (*tier_params, *codes)).fetchone()
+    if first is None:
+        return None
+    if streak_limit and preferential_streak >= streak_limit and first[1] == TIER_PREFERENTIAL:
+        normal = conn.execute(
+            f"SELECT id FROM tickets WHERE {where} AND ({tier}) = {TIER_NORMAL} ORDER BY queued_at, number LIMIT 1",
+            (*codes, *tier_params)).fetchone()
+        if normal is not None:
+            return normal[0]
+    return first[0]
+
+
 def pick_next(waiting, services: dict, now: float, preferential_streak: int, streak_limit: int):
     """The ticket a counter calls next, or None. ``preferential_streak`` is the counter's run."""
     ordered = queue_order(waiting, services, now)
