@@ -63,6 +63,10 @@ class Store:
         self._listeners = []
         self._all_conns: weakref.WeakSet = weakref.WeakSet()
         self._conns_lock = threading.Lock()
+        # Writers of this process queue here in turn: SQLite's own busy handler makes a waiting
+        # writer sleep in growing steps (up to 100 ms), which showed as long tails under load.
+        # Other processes (the CLI) still meet the database lock and its busy timeout.
+        self._write_turn = threading.RLock()
         self.migrate()
 
     @classmethod
@@ -96,21 +100,28 @@ class Store:
         self._local = threading.local()
 
     @contextmanager
-    def write(self):
-        """One atomic ``BEGIN IMMEDIATE`` transaction; listeners hear its events after commit."""
+    def write(self, wait: float = -1):
+        """One atomic ``BEGIN IMMEDIATE`` transaction; listeners hear its events after commit.
+
+        ``wait``: seconds to wait for this process's other writers (default: as long as it takes)."""
         conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        tx = Transaction(conn, self.clock())
+        if not self._write_turn.acquire(timeout=wait):
+            raise sqlite3.OperationalError("database is locked (busy writer in this process)")
         try:
-            yield tx
-            entry = audit.take_pending()
-            if entry is not None:
-                audit.append(tx, entry, [event["seq"] for event in tx.events])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # also when COMMIT itself failed (disk full): never leave it open
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            tx = Transaction(conn, self.clock())
+            try:
+                yield tx
+                entry = audit.take_pending()
+                if entry is not None:
+                    audit.append(tx, entry, [event["seq"] for event in tx.events])
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # also when COMMIT itself failed (disk full): never leave it open
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._write_turn.release()
         if tx.events:
             for listener in list(self._listeners):
                 listener(tx.events)
@@ -155,7 +166,7 @@ class Store:
         conn = self.connect()
         conn.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
         try:
-            with self.write() as tx:
+            with self.write(wait=wait_seconds) as tx:
                 tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
         finally:
