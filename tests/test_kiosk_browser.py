@@ -293,7 +293,6 @@ def test_inactivity_returns_to_start_and_forgets_the_entry(kiosk, live_box):
     kiosk.wait_for_selector("#timeout-warning:not([hidden])")
     assert "20 segundos" in kiosk.text_content("#timeout-text")
     assert kiosk.evaluate("document.activeElement.id") == "timeout-continue"
-    screenshot(kiosk, "kiosk-09-inactivity-warning")
     kiosk.clock.fast_forward(10_000)
     assert kiosk.is_visible('[data-screen="document"]')
     kiosk.clock.fast_forward(11_000)

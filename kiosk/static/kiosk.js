@@ -117,13 +117,13 @@
 
   function warnInactivity() {
     var warning = document.getElementById("timeout-warning");
-    var left = WARNING_SECONDS;
+    var deadline = Date.now() + WARNING_SECONDS * 1000;  // from the clock: a late tick must not stretch it
     var text = document.getElementById("timeout-text");
-    text.textContent = t("kiosk.timeout_text", {seconds: left});
+    text.textContent = t("kiosk.timeout_text", {seconds: WARNING_SECONDS});
     warning.hidden = false;
     document.getElementById("timeout-continue").focus({preventScroll: true});
     warningTicker = setInterval(function () {
-      left -= 1;
+      var left = Math.ceil((deadline - Date.now()) / 1000);
       if (left <= 0) {
         clearInterval(warningTicker);
         warning.hidden = true;
