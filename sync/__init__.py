@@ -47,7 +47,7 @@ def init_app(app):
     """Register /healthz's sync entry, ``/api/v1/sync/status`` and ``/api/v1/sync/run``, and, when
     ``[sync] central_url`` is set, the worker (``app.extensions["turnero_sync"]``)."""
     from sync.state import status
-    from sync.worker import SyncWorker
+    from sync.worker import RetentionWorker, SyncWorker
 
     from sync.web import create_blueprint
 
@@ -58,7 +58,10 @@ def init_app(app):
     app.register_blueprint(blueprint)
     if "csrf" in app.extensions:
         app.extensions["csrf"].exempt(blueprint)  # turnero.auth checks CSRF when the credential is a cookie
-    if not box.settings.sync["central_url"] or not app.config.get("START_WORKERS"):
+    if not app.config.get("START_WORKERS"):
+        return
+    if not box.settings.sync["central_url"]:
+        box.workers.append(RetentionWorker(box.engine, follower))
         return
     worker = SyncWorker(box.engine, follower, **app.config.get("SYNC_WORKER_OPTIONS", {}))
     box.workers.append(worker)

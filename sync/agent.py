@@ -83,10 +83,13 @@ class SyncAgent:
 
 
 def purge(engine, sync_settings: dict) -> dict:
-    """Run the retention purge over what the central side has acknowledged (see sync.retention)."""
+    """Run the retention purge over what the central side has acknowledged (see sync.retention).
+    A box with no central side keeps personal data only for the retention too: every event counts
+    as delivered (there is nobody to deliver it to)."""
     state = SyncState(engine.store)
     row = state.row()
-    counts = purge_personal_data(engine.store, engine.clock(), row["acked_seq"], sync_settings["retention_days"],
+    delivered = row["acked_seq"] if sync_settings.get("central_url") else engine.last_seq()
+    counts = purge_personal_data(engine.store, engine.clock(), delivered, sync_settings["retention_days"],
                                  row["purged_seq"])
     state.set_purged(counts["purged_seq"], engine.clock())
     return counts

@@ -151,3 +151,34 @@ class SyncWorker:
                 raise
             self._agent_key = key
         return self._agent
+
+
+class RetentionWorker:
+    """For a box without ``[sync] central_url``: the retention purge, hourly (privacy by default)."""
+
+    def __init__(self, engine, settings_source, every_seconds: float = 3600.0):
+        self.engine = engine
+        self.settings_source = settings_source
+        self.every = every_seconds
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="turnero-retention", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                counts = purge(self.engine, self.settings_source())
+                if any(counts[key] for key in ("events", "tickets", "attentions", "appointments")):
+                    log.info("retention: personal data removed (%s)", counts)
+            except sqlite3.Error:
+                log.exception("retention purge failed; will retry")
+            self._stop.wait(self.every)

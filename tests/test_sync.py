@@ -472,3 +472,37 @@ def test_admin_routes_show_status_and_sync_now(central, tmp_path, clock):
 def test_sync_now_without_central_is_a_conflict(app, tokens):
     response = app.test_client().post("/api/v1/sync/run", headers={"Authorization": f"Bearer {tokens['root']}"})
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "sync_disabled"
+
+
+def test_without_a_central_side_personal_data_still_leaves_after_the_retention(data_dir, clock):
+    """No [sync] central_url: nothing is ever "acknowledged", yet a document or a name is kept only
+    for retention_days (privacy by default); the box's retention worker does it on its own."""
+    from turnero import create_app
+
+    clock.set(datetime(2026, 10, 1, 9, 0, tzinfo=LIMA))
+    app = create_app({"DATA_DIR": str(data_dir), "NOW": clock, "ENV": {}, "START_WORKERS": False})
+    box = app.extensions["turnero"]
+    simulate_day(box.engine, clock, tickets=6, tag="old")
+    period = ("2026-10-01", "2026-10-01")
+    before = compute_stats(box.engine, *period)
+    clock.set(datetime(2026, 11, 25, 9, 0, tzinfo=LIMA))  # 55 days later; the default retention is 30
+    simulate_day(box.engine, clock, tickets=3, tag="new")
+    box.stop()
+    box.store.close()
+
+    app = create_app({"DATA_DIR": str(data_dir), "NOW": clock, "ENV": {}, "START_WORKERS": True})
+    box = app.extensions["turnero"]
+    try:
+        assert any(type(worker).__name__ == "RetentionWorker" for worker in box.workers)
+        cutoff = clock() - 30 * 86400
+        assert box.store.read("SELECT 1 FROM tickets WHERE finished_at < ?", (cutoff,))
+        wait_until(lambda: not box.store.read("SELECT 1 FROM tickets WHERE finished_at < ? AND (name IS NOT NULL"
+                                              " OR document_number IS NOT NULL)", (cutoff,)),
+                   what="the retention worker's first purge")
+        old_events = box.store.read("SELECT data FROM events WHERE at < ?", (cutoff,))
+        assert old_events and not any(word in row["data"] for row in old_events for word in PERSONAL_WORDS)
+        assert box.store.read("SELECT 1 FROM tickets WHERE name LIKE 'Persona new%'")  # within the retention
+        assert compute_stats(box.engine, *period) == before
+    finally:
+        box.stop()
+        box.store.close()
