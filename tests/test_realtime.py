@@ -55,11 +55,13 @@ def test_rooms_views_and_order(app, sio, pump, api, tokens, clock):
     for secret in ("Rosa", "45678912", "'document':", "'name':", "'staff':"):
         assert secret not in text
 
-    vic_events = received(display_vic)
-    assert [name for name, _ in vic_events] == ["ticket.issued", "ticket.called", "ticket.recalled"]
-    assert all(p["data"]["ticket"]["service"] == "VIC" for _, p in vic_events)
-    assert vic_events[1][1]["data"]["ticket"]["code"] == ticket["code"]
-    assert vic_events[2][1]["data"]["recall"] is True
+    vic_events = received(display_vic)  # its services' tickets, and the counter events (once each)
+    assert [name for name, _ in vic_events] == ["ticket.issued", "counter.opened", "ticket.called",
+                                                "ticket.recalled"]
+    assert [payload["seq"] for _, payload in vic_events] == [1, 3, 4, 5]
+    assert all(p["data"]["ticket"]["service"] == "VIC" for _, p in vic_events if "ticket" in p["data"])
+    assert vic_events[2][1]["data"]["ticket"]["code"] == ticket["code"]
+    assert vic_events[3][1]["data"]["recall"] is True
 
 
 def test_public_room_gets_public_view_only(app, sio, pump, api, tokens):

@@ -78,7 +78,10 @@ class EventPump:
         self.socketio.emit(event["type"], payload, to="staff")
         data = event["data"]
         tickets = [data[key] for key in ("ticket", "from", "to") if isinstance(data.get(key), dict)]
-        board_rooms = ["board"] + sorted({f"board:{ticket['service']}" for ticket in tickets})
+        if tickets:
+            board_rooms = ["board"] + sorted({f"board:{ticket['service']}" for ticket in tickets})
+        else:  # a counter event concerns every display, filtered or not (as /api/v1/events does)
+            board_rooms = ["board"] + [f"board:{code}" for code in self.engine.settings.services]
         self.socketio.emit(event["type"], without_personal_data(payload), to=board_rooms)
         if "ticket" in data and "public_id" in data["ticket"]:
             self.socketio.emit("ticket.status", {"seq": event["seq"], "type": event["type"],
