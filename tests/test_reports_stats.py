@@ -178,3 +178,34 @@ def test_the_warmer_prepares_last_month_at_start(app):
     warmer._run()
     cached = [key for key in DAY_CACHE._items if key[0] == str(box.store.path)]
     assert len(cached) == 32  # today and the 31 days before
+
+
+def test_a_finished_day_is_kept_on_disk_and_recomputed_when_it_changes(engine, clock, monkeypatch):
+    from turnero import stats
+
+    served = engine.issue("ORI", channel="staff")[0]
+    gone = engine.issue("PEN", channel="staff")[0]
+    engine.call(served["id"], "v1", "ana")
+    engine.start(served["id"], "ana")
+    clock.advance(300)
+    engine.finish(served["id"], "ana", "resolved")
+    engine.cancel(gone["id"], "sofia", "se fue")
+    today = compute_stats(engine, "2026-11-25")
+    assert not engine.store.read("SELECT day FROM stats_days")  # today still changes: not kept
+    clock.advance(86400)
+    assert compute_stats(engine, "2026-11-25") == today
+    assert [row["day"] for row in engine.store.read("SELECT day FROM stats_days")] == ["2026-11-25"]
+
+    stats.DAY_CACHE.clear()  # as after a restart: the day comes from disk, not from the tickets
+
+    def must_not_recompute(*args):
+        raise AssertionError("a kept day was recomputed")
+
+    monkeypatch.setattr(stats, "_day_partial", must_not_recompute)
+    assert compute_stats(engine, "2026-11-25") == today
+    monkeypatch.undo()
+
+    engine.requeue(gone["id"], "sofia", "volvió")  # changes the 25th: its kept figures are stale
+    stats.DAY_CACHE.clear()
+    after = compute_stats(engine, "2026-11-25")
+    assert after["totals"]["cancelled"] == 0 and after["totals"]["served"] == 1

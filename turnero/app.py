@@ -7,6 +7,7 @@ import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
@@ -22,6 +23,7 @@ from turnero.api import create_api
 from turnero.clock import SedeClock
 from turnero.engine import Engine
 from turnero.errors import DomainError
+from turnero.stats import keep_day_figures
 from turnero.store import Store
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,7 @@ class DayWatcher:
                 try:
                     expired = self.engine.roll_over()
                     log.info("service day %s closed: %d tickets expired", self._day, expired)
+                    keep_day_figures(self.engine, date.fromisoformat(self._day))
                     self._day = today
                 except sqlite3.Error:
                     log.exception("could not close the service day; will retry")

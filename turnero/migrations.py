@@ -182,4 +182,12 @@ CREATE TABLE pairing_codes (
     used_at REAL
 )
 """,
+    # the report figures of a day, kept with the fingerprint of the rows they came from (stats.py)
+    """
+CREATE TABLE stats_days (
+    day TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    partial TEXT NOT NULL
+)
+""",
 ]

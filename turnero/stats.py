@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import statistics
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
 
+from turnero import audit
 from turnero.errors import DomainError
 
 MAX_DAYS = 400
@@ -127,12 +129,23 @@ class _DayCache:
             self._items.move_to_end(key)
             return found[1]
 
-    def put(self, key, fingerprint, partial):
+    def put(self, key, fingerprint, partial, kept: bool = False):
+        """``kept``: the same figures are on disk (table ``stats_days``)."""
         with self._lock:
-            self._items[key] = (fingerprint, partial)
+            self._items[key] = [fingerprint, partial, kept]
             self._items.move_to_end(key)
             while len(self._items) > self.max_days:
                 self._items.popitem(last=False)
+
+    def kept(self, key) -> bool:
+        with self._lock:
+            found = self._items.get(key)
+            return found is not None and found[2]
+
+    def mark_kept(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items[key][2] = True
 
     def clear(self):
         with self._lock:
@@ -150,6 +163,37 @@ def _fingerprint(cursor, start: float, end: float) -> tuple:
             + cursor.execute("SELECT COUNT(*), TOTAL(finished_at) FROM tickets INDEXED BY tickets_closed_report"
                              " WHERE finished_at >= ? AND finished_at < ? AND status IN ('cancelled', 'transferred',"
                              " 'expired')", (start, end)).fetchone())
+
+
+def _stored_partial(cursor, day: date, fingerprint: tuple):
+    row = cursor.execute("SELECT fingerprint, partial FROM stats_days WHERE day = ?", (day.isoformat(),)).fetchone()
+    if row is None or row[0] != json.dumps(fingerprint):
+        return None  # never computed, or the day's rows changed since (a late requeue, a restore)
+    return json.loads(row[1])
+
+
+def _store_partials(store, days: list) -> bool:
+    """Keep finished days' figures ``(day, fingerprint, partial)``, so the first report of a month
+    after a restart does not recompute every day. Best effort: a report must not fail because the
+    disk is full."""
+    pending = audit.take_pending()  # this write is not the action a request may be describing
+    try:
+        with store.write(wait=1.0) as tx:
+            tx.conn.executemany(
+                "INSERT INTO stats_days (day, fingerprint, partial) VALUES (?, ?, ?) ON CONFLICT(day)"
+                " DO UPDATE SET fingerprint = excluded.fingerprint, partial = excluded.partial",
+                [(day.isoformat(), json.dumps(fingerprint), json.dumps(partial, separators=(",", ":")))
+                 for day, fingerprint, partial in days])
+    except sqlite3.Error:
+        return False
+    finally:
+        audit.set_pending(pending)
+    return True
+
+
+def keep_day_figures(engine, day: date) -> None:
+    """Compute and keep one finished day's report figures (run when the service day closes)."""
+    compute_stats(engine, day.isoformat(), day.isoformat())
 
 
 def _day_partial(cursor, start: float, end: float, offset: float) -> dict:
@@ -211,6 +255,8 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
             found = groups[kind][key] = _Bucket()
         return found
 
+    today_local = clock.local().date()
+    to_keep = []
     issued, preferential_issued, arrivals, transferred_in = {}, {}, {}, {}
     targets = {code: service.target_wait_minutes * 60 for code, service in settings.services.items()}
     for index, day in enumerate(days):
@@ -218,8 +264,13 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
         fingerprint = _fingerprint(cursor, start, end)
         partial = DAY_CACHE.get((database, day), fingerprint)
         if partial is None:
-            partial = _day_partial(cursor, start, end, clock.local(start).utcoffset().total_seconds())
-            DAY_CACHE.put((database, day), fingerprint, partial)
+            partial = _stored_partial(cursor, day, fingerprint)
+            kept = partial is not None
+            if partial is None:
+                partial = _day_partial(cursor, start, end, clock.local(start).utcoffset().total_seconds())
+            DAY_CACHE.put((database, day), fingerprint, partial, kept)
+        if day < today_local and not DAY_CACHE.kept((database, day)):
+            to_keep.append((day, fingerprint, partial))  # a day that is over is kept on disk too
         today = daily[index]
         for service, preferential, hour, count in partial["issued"]:
             issued[service] = issued.get(service, 0) + count
@@ -260,6 +311,9 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
                     place.preferential_served += served
                     place.preferential_waits += waits
 
+    if to_keep and _store_partials(engine.store, to_keep):
+        for day, _, _ in to_keep:
+            DAY_CACHE.mark_kept((database, day))
     services = []
     for code in list(settings.services) + sorted((set(groups["services"]) | set(issued)) - set(settings.services)):
         config = settings.services.get(code)
