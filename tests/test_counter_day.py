@@ -145,6 +145,7 @@ def test_a_full_day_at_two_counters_with_a_supervisor(browser, day_box):
             "document.querySelector(\"tr[data-counter='v1'] .state\").textContent === 'En pausa: Almuerzo'")
         paused = box.call("POST", "/counters/v1/call-next", "ana")
         assert paused.status_code == 409 and paused.json()["error"]["code"] == "counter_paused"
+        ana.wait_for_function("!document.querySelector('#resume').disabled")  # her own page shows the pause
         ana.keyboard.press("p")
         ana.wait_for_function("document.querySelector('#counter-state').textContent === 'Abierta'")
 
