@@ -6,6 +6,7 @@ the connection, reads, never answers: the printer that hangs).
 """
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -114,3 +115,12 @@ class CaptureServer:
         self._stop.set()
         self._server.close()
         self.drop_open()
+
+
+def qr_payloads(data: bytes) -> list[bytes]:
+    """Contents stored with GS ( k cn=49 fn=80 (QR: store data)."""
+    out = []
+    for match in re.finditer(rb"\x1d\(k(..)1P0", data, re.S):
+        length = match.group(1)[0] + 256 * match.group(1)[1] - 3
+        out.append(data[match.end():match.end() + length])
+    return out

@@ -237,13 +237,19 @@ def test_appointment_code_that_does_not_exist(kiosk, live_box):
     assert "No encontramos esa cita" in kiosk.text_content('[data-screen="error"] h1')
 
 
-def test_more_time_keeps_the_entry(kiosk, live_box):
+def half_typed_document(kiosk, live_box):
+    """A person who chose a service and began typing a document, on a kiosk whose clock the test
+    moves."""
     kiosk.clock.install()
     open_kiosk(kiosk, live_box)
     choose_service(kiosk, "PEN")
     kiosk.click('[data-priority="none"]')
     screen(kiosk, "document")
     type_keys(kiosk, "doc-keypad", "1234")
+
+
+def test_more_time_keeps_the_entry(kiosk, live_box):
+    half_typed_document(kiosk, live_box)
     kiosk.clock.fast_forward(31_000)
     kiosk.wait_for_selector("#timeout-warning:not([hidden])")
     kiosk.click("#timeout-continue")
@@ -279,12 +285,7 @@ def test_english_kiosk_translates_and_sets_lang(kiosk, live_box):
 
 
 def test_inactivity_returns_to_start_and_forgets_the_entry(kiosk, live_box):
-    kiosk.clock.install()
-    open_kiosk(kiosk, live_box)
-    choose_service(kiosk, "PEN")
-    kiosk.click('[data-priority="none"]')
-    screen(kiosk, "document")
-    type_keys(kiosk, "doc-keypad", "1234")
+    half_typed_document(kiosk, live_box)
     kiosk.clock.fast_forward(20_000)
     assert kiosk.is_visible('[data-screen="document"]'), "not before the configured 30 s"
     assert kiosk.is_hidden("#timeout-warning")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from escpos.printer import Network
 
 from conftest import SEDE_TOML, write_sede
-from escpos_capture import CaptureServer
+from escpos_capture import CaptureServer, qr_payloads
 from printers.codepage import fit
 from printers.layout import build_layout
 from printers.render import render
@@ -21,15 +20,6 @@ from turnero.slip import ticket_slip
 ESC_INIT = b"\x1b@"
 CP858_SELECT = b"\x1bt\x13"  # ESC t 19
 FULL_CUT = b"\x1dV\x00"
-
-
-def qr_payloads(data: bytes) -> list[bytes]:
-    """Contents stored with GS ( k cn=49 fn=80 (QR: store data)."""
-    out = []
-    for match in re.finditer(rb"\x1d\(k(..)1P0", data, re.S):
-        length = match.group(1)[0] + 256 * match.group(1)[1] - 3
-        out.append(data[match.end():match.end() + length])
-    return out
 
 
 @pytest.fixture(scope="module")

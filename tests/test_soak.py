@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 
 import requests
 from conftest import LiveBox, free_port, write_sede
-from escpos_capture import CaptureServer
+from escpos_capture import CaptureServer, qr_payloads
 from soak_support import CentralProcess, Clerk, Display, Kiosk, keys_anywhere, wait_until
 
 SEDE = "SOAK-01"
@@ -93,15 +93,6 @@ def all_events(box, token_name: str) -> list[dict]:
         if len(page) < 1000:
             return events
         after = page[-1]["seq"]
-
-
-def qr_payloads(data: bytes) -> list[bytes]:
-    """Contents stored with GS ( k cn=49 fn=80 (QR: store data)."""
-    out = []
-    for match in re.finditer(rb"\x1d\(k(..)1P0", data, re.S):
-        length = match.group(1)[0] + 256 * match.group(1)[1] - 3
-        out.append(data[match.end():match.end() + length])
-    return out
 
 
 def test_soak_busy_day_with_kills_paper_out_and_central_down(tmp_path):
