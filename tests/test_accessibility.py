@@ -212,6 +212,20 @@ def to_ticket(scene):
     return step
 
 
+def open_kiosk_timeout_warning(scene):
+    """The "more time?" prompt after the inactivity delay, on a kiosk page of its own whose clock
+    the test moves."""
+    page = scene.context("kiosk", KIOSK_VIEWPORT).new_page()
+    page.clock.install()
+    page.goto(f"{scene.box.url}/kiosk?device_token={scene.box.tokens['kiosco-1']}")
+    page.wait_for_selector(f'[data-screen="start"]{VISIBLE} [data-lang="es"]')
+    to_services(page)
+    to_priority(page)
+    page.clock.fast_forward(31_000)
+    page.wait_for_selector("#timeout-warning:not([hidden])")
+    return page
+
+
 def to_error(page):
     page.evaluate("""() => {  // the error screen, as after a refused ticket
         document.querySelector('[data-screen="error"] h1').textContent = 'No se pudo emitir el turno.';
@@ -269,6 +283,7 @@ PAGES = {
     "kiosk-appointment-code": lambda s: kiosk_at(s, to_services, to_appointment, to_appointment_code),
     "kiosk-ticket": lambda s: kiosk_at(s, to_services, to_priority, to_document, to_ticket(s)),
     "kiosk-error": lambda s: kiosk_at(s, to_services, to_error),
+    "kiosk-timeout-warning": open_kiosk_timeout_warning,
     "display": open_display,
     "public-waiting": lambda s: open_public(s, "waiting"),
     "public-called": lambda s: open_public(s, "called"),
