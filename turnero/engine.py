@@ -623,8 +623,10 @@ class Engine:
         for row in conn.execute("SELECT services FROM counter_state WHERE state = 'open'"):
             if service in json.loads(row["services"] or "[]"):
                 open_count += 1
+        # Newest by end time: walks the (service, ended_at) index backwards, so the cost does not
+        # grow with the months of attentions the box keeps.
         recent = conn.execute("SELECT service_seconds FROM attentions WHERE service = ? AND service_seconds "
-                              "IS NOT NULL ORDER BY id DESC LIMIT 20", (service,)).fetchall()
+                              "IS NOT NULL ORDER BY ended_at DESC LIMIT 20", (service,)).fetchall()
         if recent:
             average = sum(row[0] for row in recent) / len(recent)
         else:
