@@ -364,6 +364,9 @@ def test_ticket_history_lists_its_events(engine):
     engine.start(ticket["id"], "ana")
     history = engine.ticket_history(ticket["id"])
     assert [e["type"] for e in history] == ["ticket.issued", "ticket.called", "ticket.recalled", "ticket.started"]
+    moved = engine.transfer(ticket["id"], "PEN", "ana")
+    assert engine.ticket_history(ticket["id"])[-1]["type"] == "ticket.transferred"
+    assert [e["type"] for e in engine.ticket_history(moved["id"])] == ["ticket.transferred"]
 
 
 def test_connections_of_finished_threads_are_released(engine):

@@ -190,4 +190,8 @@ CREATE TABLE stats_days (
     partial TEXT NOT NULL
 )
 """,
+    # events by time: a ticket's history and today's supervisor actions read a time window, not months
+    """
+CREATE INDEX events_by_time ON events (at)
+""",
 ]
