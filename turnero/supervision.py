@@ -115,7 +115,8 @@ def audit_log(engine, limit: int = AUDIT_LIMIT) -> list[dict]:
     """Recent events that name who acted (``data.by``), newest first."""
     start, _ = engine.clock.day_bounds(engine.clock.local().date())
     rows = engine.store.read(
-        "SELECT seq, type, at, data FROM events WHERE at >= ? AND json_extract(data, '$.by') IS NOT NULL"
+        "SELECT seq, type, at, data FROM events INDEXED BY events_by_time WHERE at >= ?"
+        " AND json_extract(data, '$.by') IS NOT NULL"
         " ORDER BY seq DESC LIMIT ?", (start, limit))
     return [audit_entry(engine, row) for row in rows]
 
