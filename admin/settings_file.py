@@ -23,21 +23,35 @@ def read_settings_text(data_dir: Path) -> str:
     return (Path(data_dir) / SETTINGS_FILE).read_text(encoding="utf-8")
 
 
-def stage_settings_text(data_dir: Path, text: str) -> Path:
+def still_in_use(store, settings) -> tuple[list, list]:
+    """Services and counters the new settings drop while the box still uses them: a service with
+    open tickets, a counter that is open or holds a ticket. They must be emptied first."""
+    services = sorted({row[0] for row in store.read(
+        "SELECT DISTINCT service FROM tickets WHERE status IN ('waiting', 'called', 'serving')")}
+        - set(settings.services))
+    counters = sorted(({row[0] for row in store.read("SELECT counter FROM counter_state WHERE state != 'closed'")}
+                       | {row[0] for row in store.read("SELECT DISTINCT counter FROM tickets WHERE status IN"
+                                                       " ('called', 'serving') AND counter IS NOT NULL")})
+                      - set(settings.counters))
+    return services, counters
+
+
+def stage_settings_text(data_dir: Path, text: str):
     """Validate ``text`` and write it to a temporary file beside sede.toml (flushed to disk).
+    Returns (the staged file, the settings it holds).
 
     Raises ConfigError with the one-line message of a failed start."""
     path = Path(data_dir) / SETTINGS_FILE
     text = text.replace("\r\n", "\n")
     if len(text.encode("utf-8")) > MAX_SETTINGS_BYTES:
         raise ConfigError(f"{path}: too large (at most {MAX_SETTINGS_BYTES // 1024} KiB)")
-    parse_text(text, path)
+    settings = parse_text(text, path)
     staged = path.with_name(SETTINGS_FILE + ".new")
     with open(staged, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
-    return staged
+    return staged, settings
 
 
 def commit_settings_text(data_dir: Path, staged: Path) -> None:

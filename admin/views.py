@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-from admin.settings_file import commit_settings_text, digest, read_settings_text, stage_settings_text
+from admin.settings_file import (commit_settings_text, digest, read_settings_text, stage_settings_text,
+                                 still_in_use)
 from config import ConfigError, load_settings
 from turnero import audit, server
 from turnero.auth import box
@@ -57,9 +58,15 @@ def save_settings():
         flash(t("admin.settings_unchanged"), "ok")
         return redirect(url_for("admin.overview") + "#configuracion")
     try:
-        staged = stage_settings_text(the_box.data_dir, text)
+        staged, settings = stage_settings_text(the_box.data_dir, text)
     except ConfigError as exc:
         flash(t("admin.settings_rejected", problem=str(exc)), "error")
+        return redirect(url_for("admin.overview") + "#configuracion")
+    services, counters = still_in_use(the_box.store, settings)
+    if services or counters:
+        staged.unlink(missing_ok=True)
+        flash(t("admin.settings_in_use", services=", ".join(services) or "—", counters=", ".join(counters) or "—"),
+              "error")
         return redirect(url_for("admin.overview") + "#configuracion")
     entry = audit.take_pending() or {}
     try:

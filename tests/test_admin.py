@@ -261,3 +261,24 @@ def test_printer_test_prints_a_sample_slip_or_says_why_not(tmp_path, clock):
         finally:
             app.extensions["turnero"].stop()
             app.extensions["turnero"].store.close()
+
+
+def test_settings_editor_refuses_to_drop_a_service_or_counter_still_in_use(app, admin_client, data_dir):
+    client, token = admin_client
+    engine = app.extensions["turnero"].engine
+    original = (data_dir / "sede.toml").read_text(encoding="utf-8")
+    waiting, _ = engine.issue("CON", channel="staff")
+    engine.open_counter("c1", "ana")
+    without_con = original.replace('''[[services]]
+code = "CON"''', '''[[services]]
+code = "CNX"''').replace('services = ["ORI", "CON"]', 'services = ["ORI"]')
+    without_c1 = original.replace('id = "c1"', 'id = "c9"')
+    for text, named in ((without_con, "CON"), (without_c1, "c1")):
+        page = _settings_form(client, token, text, follow_redirects=True).get_data(as_text=True)
+        assert "todavía se usan" in page and named in page, named
+    assert (data_dir / "sede.toml").read_text(encoding="utf-8") == original
+    assert not (data_dir / "sede.toml.new").exists()
+    engine.cancel(waiting["id"], "sofia")
+    engine.close_counter("c1", "ana")
+    page = _settings_form(client, token, without_con, follow_redirects=True).get_data(as_text=True)
+    assert "se aplicará al reiniciar" in page  # once nothing uses them, they can go
