@@ -10,8 +10,10 @@ import re
 import socket
 from pathlib import Path
 
-from escpos.capabilities import CAPABILITIES
+from escpos.capabilities import CAPABILITIES, get_profile
 from escpos.exceptions import Error as EscposError
+
+from printers.render import codepage_table
 
 STATUS_TYPES = ("network", "usb", "serial")
 
@@ -38,6 +40,10 @@ class Backend:
         self.supports_status = self.type in STATUS_TYPES
         if settings["profile"] not in CAPABILITIES["profiles"]:
             raise PrinterSetupError(f"printer.profile: unknown python-escpos profile {settings['profile']!r}")
+        try:  # refused at start, not at the first ticket
+            codepage_table(get_profile(settings["profile"]), settings["codepage"])
+        except ValueError as error:
+            raise PrinterSetupError(str(error)) from None
         self._check_dependencies()
 
     def open(self):

@@ -1,8 +1,9 @@
 """Fit text into the one code page the printer is forced to (CP858 by default).
 
-python-escpos's "magic" encoder switches code pages on its own, which some printers get wrong;
-we force one code page with ``charcode`` and bring every character into it first: accents that
-the page lacks lose their mark, typographic punctuation becomes its plain form, the rest is "?".
+python-escpos's MagicEncode switches code pages on its own, which some printers get wrong, so
+:mod:`printers.render` selects one table and writes encoded bytes itself; this module brings every
+character into that page first: accents that the page lacks lose their mark, typographic
+punctuation becomes its plain form, the rest is "?".
 """
 from __future__ import annotations
 

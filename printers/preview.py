@@ -32,9 +32,6 @@ class PreviewCanvas:
     def hw(self, _command):
         pass
 
-    def charcode(self, _code):
-        pass
-
     def set(self, align=None, bold=None, invert=None, custom_size=None, width=None, height=None,
             normal_textsize=None, **_ignored):
         if align is not None:
@@ -51,9 +48,6 @@ class PreviewCanvas:
     def text(self, txt: str):
         for line in txt.split("\n")[:-1] if txt.endswith("\n") else txt.split("\n"):
             self._line(line)
-
-    def ln(self, count: int = 1):
-        self.y += LINE * count
 
     def qr(self, content, size=6, native=True, **_ignored):
         import qrcode

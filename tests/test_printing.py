@@ -334,6 +334,7 @@ def test_emulated_printer_writes_bytes_and_png_preview(tmp_path, clock):
     ('type = "cups"', "pycups"),
     ('type = "file"', "file_path"),
     ('type = "emulated"\nprofile = "no-such-printer"', "profile"),
+    ('type = "emulated"\nprofile = "TM-U220"', "has no CP858"),  # a profile without the forced table
 ])
 def test_setup_error_is_shown_in_health_and_fails_jobs(tmp_path, clock, printer, words):
     data_dir = write_sede(tmp_path / "data", SEDE_TOML.replace('type = "none"', printer))
