@@ -239,13 +239,7 @@ class Announcer:
     def _announce(self, event: dict, live: bool):
         data = event["data"]
         counter = data.get("counter") or {"id": data["ticket"]["counter"], "name": data["ticket"]["counter_name"]}
-        parts, errors = [], []
-        for part in self.parts(data["ticket"]["code"], counter):
-            try:
-                self._render(part)
-                parts.append(part)
-            except (SynthesisError, OSError, ValueError) as exc:
-                errors.append(f"{part['language']}: {exc}")
+        parts, errors = self._render_parts(data["ticket"]["code"], counter)
         status = "ready" if parts else "failed"
         if errors:
             log.error("voice for %s (seq %s) failed: %s", data["ticket"]["code"], event["seq"], "; ".join(errors))
@@ -271,6 +265,16 @@ class Announcer:
         first = next(iter(self.settings.counters.values()), None)
         counter = {"id": first.id, "name": first.name, "spoken_name": first.spoken_name} if first else \
             {"id": "v1", "name": "Ventanilla 1", "spoken_name": "ventanilla uno"}
+        parts, errors = self._render_parts(code, counter)
+        if not parts:
+            raise DomainError("voice_failed", translate("admin.test_voice_failed",
+                                                        detail="; ".join(errors) or "—"), 503)
+        if self.speaker is not None:
+            self.speaker.play([self.ensure_chime()] + [self.cache_dir / f"{part['key']}.wav" for part in parts], 1)
+        return translate("admin.test_voice_done", phrase=code, languages=", ".join(p["language"] for p in parts))
+
+    def _render_parts(self, code: str, counter: dict) -> tuple[list, list]:
+        """Render every language's part of a call: (the parts ready, "language: error" lines)."""
         parts, errors = [], []
         for part in self.parts(code, counter):
             try:
@@ -278,12 +282,7 @@ class Announcer:
                 parts.append(part)
             except (SynthesisError, OSError, ValueError) as exc:
                 errors.append(f"{part['language']}: {exc}")
-        if not parts:
-            raise DomainError("voice_failed", translate("admin.test_voice_failed",
-                                                        detail="; ".join(errors) or "—"), 503)
-        if self.speaker is not None:
-            self.speaker.play([self.ensure_chime()] + [self.cache_dir / f"{part['key']}.wav" for part in parts], 1)
-        return translate("admin.test_voice_done", phrase=code, languages=", ".join(p["language"] for p in parts))
+        return parts, errors
 
     def parts(self, code: str, counter: dict) -> list[dict]:
         """One part per announced language that can be spoken: its text and cache key."""

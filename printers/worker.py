@@ -94,21 +94,8 @@ class PrintWorker:
         except DomainError:  # the ticket is gone (purged): nothing to print, ever
             print_spool.mark_failed(self.engine.store, job["id"], "unknown_ticket", retry=False)
             return False
-        printer = None
         try:
-            blocks = build_layout(ticket_slip(self.settings, ticket, self.engine.clock),
-                                  self.settings.printer["width_mm"], self.settings.printer["cut"],
-                                  self.settings.printer["logo"])
-            if self.backend is None:
-                raise PrinterSetupError(self._setup_error.removeprefix("setup: "))
-            printer = self.backend.open()
-            state = ("ok", "online")
-            if self.backend.supports_status:
-                state = probe(printer)
-            render(blocks, printer, self.settings.printer["codepage"])
-            name = f"{job['id']:06d}-{ticket['code']}"
-            self.backend.finish(printer, name, blocks)
-            printer = None
+            state = self._print_slip(ticket, f"{job['id']:06d}-{ticket['code']}")
         except Exception as error:  # noqa: BLE001 - every failure is recorded and retried
             detail = describe_error(error)
             if not isinstance(error, (PrinterDown, OSError)):
@@ -119,9 +106,6 @@ class PrintWorker:
             self.notify("print.status", {"ticket_id": ticket["id"], "code": ticket["code"],
                                          "print": {"status": "failed"}, "detail": detail, "retry": retry})
             return False
-        finally:
-            if printer is not None:
-                close(printer)
         print_spool.mark_printed(self.engine.store, job["id"])
         self._last_printed_at = self.engine.clock()
         self._set_state(*state)
@@ -141,25 +125,32 @@ class PrintWorker:
         sample = {"code": f"{prefix}-000", "service_label": translate("admin.test_printer_service"),
                   "language": "es", "priority": None, "position": 1, "eta_minutes": 0,
                   "issued_at": self.engine.clock(), "status_url": self.engine.views.status_url("prueba")}
-        printer = None
         try:
-            blocks = build_layout(ticket_slip(self.settings, sample, self.engine.clock),
-                                  self.settings.printer["width_mm"], self.settings.printer["cut"],
-                                  self.settings.printer["logo"])
-            printer = self.backend.open()
-            state = probe(printer) if self.backend.supports_status else ("ok", "online")
-            render(blocks, printer, self.settings.printer["codepage"])
-            self.backend.finish(printer, "test", blocks)
-            printer = None
+            state = self._print_slip(sample, "test")
         except Exception as error:  # noqa: BLE001 - shown to the admin as it is
             detail = describe_error(error)
             self._set_state("error", detail)
             raise DomainError("printer_failed", translate("admin.test_printer_failed", detail=detail), 503) from None
-        finally:
-            if printer is not None:
-                close(printer)
         self._set_state(*state)
         return translate("admin.test_printer_done")
+
+    def _print_slip(self, ticket: dict, name: str) -> tuple[str, str]:
+        """Draw one ticket's slip on the printer; returns the printer's (status, detail) as read
+        before printing. Raises whatever the layout, the backend or the printer raise."""
+        blocks = build_layout(ticket_slip(self.settings, ticket, self.engine.clock),
+                              self.settings.printer["width_mm"], self.settings.printer["cut"],
+                              self.settings.printer["logo"])
+        if self.backend is None:
+            raise PrinterSetupError(self._setup_error.removeprefix("setup: "))
+        printer = self.backend.open()
+        try:
+            state = probe(printer) if self.backend.supports_status else ("ok", "online")
+            render(blocks, printer, self.settings.printer["codepage"])
+            self.backend.finish(printer, name, blocks)
+        except BaseException:
+            close(printer)
+            raise
+        return state
 
     def check_status(self) -> dict:
         """Ask the printer how it is (network, USB, serial); other types keep the last job's result."""
