@@ -42,16 +42,13 @@ def queue_order(waiting, services: dict, now: float) -> list:
 def position(conn, ticket, service, now: float) -> int:
     """1-based place of a waiting ``ticket`` in its service's queue: the same order as
     :func:`sort_key`, counted in SQL so a long queue costs no Python sorting."""
-    early = service.appointment_early_minutes * 60
-    late = service.appointment_late_minutes * 60
-    tier_sql = ("CASE WHEN appointment_at IS NOT NULL AND ? BETWEEN appointment_at - ? AND appointment_at + ?"
-                " THEN 0 WHEN priority = 'urgente' THEN 1 WHEN priority IS NOT NULL THEN 2 ELSE 3 END")
-    first_sql = f"CASE WHEN ({tier_sql}) = 0 THEN appointment_at ELSE queued_at END"
-    window = (now, early, late)
+    services = {service.code: service}
+    tier_sql, tier_params = _tier_sql(services, [service.code], now)
+    first_sql = f"CASE WHEN ({tier_sql}) = {TIER_APPOINTMENT} THEN appointment_at ELSE queued_at END"
     ahead = conn.execute(
         f"SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ? AND id != ? AND"
         f" (({tier_sql}), ({first_sql}), queued_at, number) < (?, ?, ?, ?)",
-        (service.code, ticket["id"], *window, *window, *sort_key(ticket, {service.code: service}, now))).fetchone()[0]
+        (service.code, ticket["id"], *tier_params, *tier_params, *sort_key(ticket, services, now))).fetchone()[0]
     return ahead + 1
 
 
@@ -91,7 +88,10 @@ def next_waiting(conn, services: dict, codes: list, now: float, preferential_str
 
 
 def pick_next(waiting, services: dict, now: float, preferential_streak: int, streak_limit: int):
-    """The ticket a counter calls next, or None. ``preferential_streak`` is the counter's run."""
+    """The ticket a counter calls next, or None. ``preferential_streak`` is the counter's run.
+
+    The rule as readable Python; call-next runs :func:`next_waiting`, its SQL form (the tests hold
+    the two to the same choice)."""
     ordered = queue_order(waiting, services, now)
     if not ordered:
         return None

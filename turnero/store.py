@@ -19,6 +19,7 @@ from turnero import audit
 from turnero.migrations import MIGRATIONS
 
 DB_FILE = "turnero.db"
+BUSY_TIMEOUT_SECONDS = 30  # how long a writer waits for another process's write lock
 
 
 class _Connection(sqlite3.Connection):
@@ -76,14 +77,13 @@ class Store:
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False,
-                                   factory=_Connection)
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                                   check_same_thread=False, factory=_Connection)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before the client hears "201 Created" (power-cut safe).
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
             with self._conns_lock:
                 self._all_conns.add(conn)
@@ -170,7 +170,7 @@ class Store:
                 tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
         finally:
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
 
     def get_kv(self, key: str, default=None):
         row = self.read_one("SELECT value FROM kv WHERE key = ?", (key,))
