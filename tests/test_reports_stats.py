@@ -209,3 +209,26 @@ def test_a_finished_day_is_kept_on_disk_and_recomputed_when_it_changes(engine, c
     stats.DAY_CACHE.clear()
     after = compute_stats(engine, "2026-11-25")
     assert after["totals"]["cancelled"] == 0 and after["totals"]["served"] == 1
+
+
+def test_a_report_does_not_wait_for_or_fail_on_keeping_its_days(engine, clock, data_dir):
+    """Keeping the days is best effort: with another process holding the write lock, the report still
+    answers (after the short wait), and the days are kept by a later report."""
+    import sqlite3
+
+    from turnero import stats
+
+    engine.issue("ORI", channel="staff")
+    clock.advance(86400)
+    holder = sqlite3.connect(data_dir / "turnero.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        report = compute_stats(engine, "2026-11-25")
+        assert report["totals"]["issued"] == 1
+        assert not engine.store.read("SELECT day FROM stats_days")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not stats.DAY_CACHE.kept((str(engine.store.path), date(2026, 11, 25)))
+    assert compute_stats(engine, "2026-11-25") == report
+    assert [row["day"] for row in engine.store.read("SELECT day FROM stats_days")] == ["2026-11-25"]

@@ -103,12 +103,19 @@ class Store:
     def write(self, wait: float = -1):
         """One atomic ``BEGIN IMMEDIATE`` transaction; listeners hear its events after commit.
 
-        ``wait``: seconds to wait for this process's other writers (default: as long as it takes)."""
+        ``wait``: at most this many seconds for other writers, of this process and of others (by
+        default this process's writers are waited for, other processes' for the busy timeout)."""
         conn = self.connect()
         if not self._write_turn.acquire(timeout=wait):
             raise sqlite3.OperationalError("database is locked (busy writer in this process)")
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if wait >= 0:
+                conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                if wait >= 0:
+                    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
             tx = Transaction(conn, self.clock())
             try:
                 yield tx
@@ -163,14 +170,9 @@ class Store:
     def check_writable(self, wait_seconds: float = 3.0):
         """Raise ``sqlite3.Error`` when the database cannot be written (disk full, read-only, or
         locked for longer than ``wait_seconds``: a health probe must answer before a monitor gives up)."""
-        conn = self.connect()
-        conn.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
-        try:
-            with self.write(wait=wait_seconds) as tx:
-                tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
-                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        with self.write(wait=wait_seconds) as tx:
+            tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
 
     def get_kv(self, key: str, default=None):
         row = self.read_one("SELECT value FROM kv WHERE key = ?", (key,))
