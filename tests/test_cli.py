@@ -224,3 +224,20 @@ def test_restore_refuses_a_damaged_archive(tmp_path):
     result = turnero("restore", str(archive), "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 1 and "nothing was changed" in result.stderr
     assert not (tmp_path / "d" / "turnero.db").exists()
+
+
+def test_demo_keeps_working_device_tokens_and_replaces_revoked_ones(tmp_path):
+    from turnero.demo import prepare_demo, reachable_host
+
+    def tokens(lines):
+        return {line.split()[0]: line.rsplit("device_token=", 1)[1] for line in lines if "device_token=" in line}
+
+    first = tokens(prepare_demo(tmp_path / "demo", "127.0.0.1", 8080))
+    assert tokens(prepare_demo(tmp_path / "demo", "127.0.0.1", 8080)) == first
+    store = Store.in_data_dir(tmp_path / "demo")
+    Accounts(store).revoke_device("pantalla-demo")
+    store.close()
+    third = tokens(prepare_demo(tmp_path / "demo", "127.0.0.1", 8080))
+    assert third["kiosk:"] == first["kiosk:"] and third["display:"] != first["display:"]
+    assert reachable_host("127.0.0.1") == "127.0.0.1"
+    assert reachable_host("0.0.0.0") not in ("0.0.0.0", "")  # a wildcard bind prints an address people can type
