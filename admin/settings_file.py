@@ -42,7 +42,6 @@ def stage_settings_text(data_dir: Path, text: str):
 
     Raises ConfigError with the one-line message of a failed start."""
     path = Path(data_dir) / SETTINGS_FILE
-    text = text.replace("\r\n", "\n")
     if len(text.encode("utf-8")) > MAX_SETTINGS_BYTES:
         raise ConfigError(f"{path}: too large (at most {MAX_SETTINGS_BYTES // 1024} KiB)")
     settings = parse_text(text, path)

@@ -52,9 +52,9 @@ def overview():
 def save_settings():
     """Replace sede.toml with the edited text if it loads; record it; apply it with a fresh worker."""
     the_box = box()
-    text = request.form.get("settings", "")
+    text = request.form.get("settings", "").replace("\r\n", "\n")  # a textarea posts CRLF
     before = read_settings_text(the_box.data_dir)
-    if text.replace("\r\n", "\n") == before:
+    if text == before:
         flash(t("admin.settings_unchanged"), "ok")
         return redirect(url_for("admin.overview") + "#configuracion")
     try:
