@@ -6,11 +6,12 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from admin.settings_file import (commit_settings_text, digest, read_settings_text, stage_settings_text,
                                  still_in_use)
 from config import ConfigError, load_settings
-from turnero import audit, server
-from turnero.auth import box
+from turnero import audit
 from turnero.errors import DomainError
 from turnero.i18n import translate as t
-from turnero.pages import staff_page
+from turnero.web import server
+from turnero.web.auth import action_audit, box
+from turnero.web.pages import staff_page
 
 admin = Blueprint("admin", __name__, template_folder="templates", static_folder="static",
                   static_url_path="/admin/static")
@@ -68,9 +69,8 @@ def save_settings():
         flash(t("admin.settings_in_use", services=", ".join(services) or "—", counters=", ".join(counters) or "—"),
               "error")
         return redirect(url_for("admin.overview") + "#configuracion")
-    entry = audit.take_pending() or {}
     try:
-        audit.record(the_box.store, {**entry, "target": "sede.toml",
+        audit.record(the_box.store, {**action_audit(), "target": "sede.toml",
                                      "details": {"before_sha256": digest(before),
                                                  "after_sha256": digest(staged.read_text(encoding="utf-8"))}})
     except BaseException:
@@ -90,7 +90,7 @@ def save_settings():
 def add_user():
     form = request.form
     _outcome(lambda: box().accounts.add_user(form.get("username", "").strip(), form.get("role", ""),
-                                             form.get("password", "")),
+                                             form.get("password", ""), audit=action_audit()),
              t("admin.user_created", name=form.get("username", "").strip()))
     return redirect(url_for("admin.overview") + "#usuarios")
 
@@ -99,7 +99,7 @@ def add_user():
 @staff_page("admin")
 def set_active(username):
     active = request.form.get("active") == "1"
-    _outcome(lambda: box().accounts.set_active(username, active),
+    _outcome(lambda: box().accounts.set_active(username, active, audit=action_audit()),
              t("admin.user_activated" if active else "admin.user_deactivated", name=username))
     return redirect(url_for("admin.overview") + "#usuarios")
 
@@ -107,7 +107,8 @@ def set_active(username):
 @admin.post("/admin/users/<username>/password")
 @staff_page("admin")
 def set_password(username):
-    _outcome(lambda: box().accounts.set_password(username, request.form.get("password", "")),
+    _outcome(lambda: box().accounts.set_password(username, request.form.get("password", ""),
+                                                      audit=action_audit()),
              t("admin.password_changed", name=username))
     return redirect(url_for("admin.overview") + "#usuarios")
 
@@ -119,7 +120,8 @@ def pair_device():
     services = [code for code in form.getlist("services") if code in box().settings.services]
     name = form.get("name", "").strip()
     code = _outcome(lambda: box().accounts.create_pairing_code(name, form.get("role", ""), services,
-                                                               created_by=g.principal.name),
+                                                               created_by=g.principal.name,
+                                                               audit=action_audit()),
                     t("admin.pairing_created", name=name))
     if code is None:
         return redirect(url_for("admin.overview") + "#equipos")
@@ -129,7 +131,7 @@ def pair_device():
 @admin.post("/admin/devices/<name>/revoke")
 @staff_page("admin")
 def revoke_device(name):
-    if box().accounts.revoke_device(name):
+    if box().accounts.revoke_device(name, audit=action_audit()):
         flash(t("admin.device_revoked", name=name), "ok")
     else:
         flash(t("admin.no_such_device", name=name), "error")

@@ -29,7 +29,7 @@ def _database(args) -> Database:
 
 def cmd_run(args):
     from central import create_app
-    from turnero.server import _Gunicorn
+    from turnero.web.server import _Gunicorn
 
     db = _database(args)  # the schema is made once here, not by each worker
     url = db.url

@@ -1,6 +1,6 @@
 """The counter part of the box: the staff console, the supervisor's live view and the reports.
 
-Wired by turnero.app.create_app via init_app. The pages call the JSON API with the session
+Wired by turnero.web.app.create_app via init_app. The pages call the JSON API with the session
 cookie (plus the CSRF header) and follow the event stream over Socket.IO.
 """
 from __future__ import annotations

@@ -10,10 +10,10 @@ from flask import Blueprint, Response, g, render_template, request
 from config import PRIORITY_CLASSES
 from counter import charts
 from counter.reports import COLUMNS, csv_text, indicators, report_rows
-from turnero.auth import box
+from turnero.web.auth import box
 from turnero.documents import DOCUMENT_TYPES
 from turnero.i18n import messages, translate
-from turnero.pages import staff_page
+from turnero.web.pages import staff_page
 from turnero.stats import compute_stats
 
 blueprint = Blueprint("counter", __name__, template_folder="templates", static_folder="static",

@@ -5,10 +5,10 @@ import re
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, send_from_directory
 
-from turnero.auth import box, current_principal, requires
+from turnero.web.auth import box, current_principal, requires
 from turnero.errors import DomainError
 from turnero.i18n import messages
-from turnero.pages import device_page
+from turnero.web.pages import device_page
 
 display = Blueprint("display", __name__, template_folder="templates", static_folder="static",
                     static_url_path="/display/static")

@@ -12,10 +12,10 @@ from flask import Blueprint, Response, jsonify, render_template
 from flask_wtf.csrf import generate_csrf
 
 from kiosk.qr import qr_svg
-from turnero.auth import box
+from turnero.web.auth import box
 from turnero.errors import DomainError
 from turnero.i18n import LANGUAGE_NAMES, catalog, messages
-from turnero.pages import device_page
+from turnero.web.pages import device_page
 
 kiosk = Blueprint("kiosk", __name__, template_folder="templates", static_folder="static",
                   static_url_path="/kiosk/static")

@@ -1,6 +1,6 @@
 """The printers part: ticket slips on ESC/POS printers through python-escpos, with a spool.
 
-Wired by turnero.app.create_app via :func:`init_app`: it builds the backend named by
+Wired by turnero.web.app.create_app via :func:`init_app`: it builds the backend named by
 ``[printer] type``, the print worker (started with the other workers), the ``printer`` entry of
 /healthz, and the staff endpoints (reprint, printer status). Print outcomes and the printer's
 health are pushed on the staff-only Socket.IO namespace ``/printer`` (not events: no ``seq``).
@@ -12,7 +12,7 @@ import logging
 from printers.backends import Backend, PrinterSetupError
 from printers.routes import api
 from printers.worker import PrintWorker
-from turnero.realtime import PRINTER_NAMESPACE
+from turnero.web.realtime import PRINTER_NAMESPACE
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from turnero import print_spool
-from turnero.auth import box, requires
+from turnero.web.auth import action_audit, box, requires
 
 api = Blueprint("printers_api", __name__, url_prefix="/api/v1")
 
@@ -18,7 +18,7 @@ def _worker():
 @api.post("/tickets/<ticket_id>/reprint")
 @requires("staff")
 def reprint(ticket_id):
-    print_spool.queue_reprint(box().store, ticket_id, box().settings.printer["type"])
+    print_spool.queue_reprint(box().store, ticket_id, box().settings.printer["type"], audit=action_audit())
     _worker().wake()
     return jsonify({"ticket": box().engine.get_ticket(ticket_id)})
 

@@ -1,5 +1,5 @@
 """The sync part of the box: pushes events to the central case system and pulls appointments
-(SPEC.md, "Sync protocol"). Wired by turnero.app.create_app via :func:`init_app`; the command
+(SPEC.md, "Sync protocol"). Wired by turnero.web.app.create_app via :func:`init_app`; the command
 ``turnero sync --once|--status`` runs :func:`run_cli`.
 
 Modules: ``client`` (HTTP and the retry/stop decision), ``backoff``, ``state`` (durable state in
@@ -57,7 +57,7 @@ def init_app(app):
     blueprint = create_blueprint(box.health["sync"])
     app.register_blueprint(blueprint)
     if "csrf" in app.extensions:
-        app.extensions["csrf"].exempt(blueprint)  # turnero.auth checks CSRF when the credential is a cookie
+        app.extensions["csrf"].exempt(blueprint)  # turnero.web.auth checks CSRF when the credential is a cookie
     if not app.config.get("START_WORKERS"):
         return
     if not box.settings.sync["central_url"]:

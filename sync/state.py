@@ -26,8 +26,8 @@ class SyncState:
     def acked_seq(self) -> int:
         return self.store.read_one("SELECT acked_seq FROM sync_state WHERE id = 1")[0]
 
-    def _update(self, assignments: str, params=()):
-        with self.store.write() as tx:
+    def _update(self, assignments: str, params=(), audit: dict | None = None):
+        with self.store.write(audit=audit) as tx:
             tx.execute(f"UPDATE sync_state SET {assignments} WHERE id = 1", params)
 
     def record_ack(self, acked_seq: int, now: float):
@@ -44,10 +44,11 @@ class SyncState:
         self._update("state = 'stopped', stopped_settings = ?, last_error = ?, last_error_at = ?",
                      (fingerprint, message, now))
 
-    def lift_stop(self):
+    def lift_stop(self, audit: dict | None = None):
         """Leave ``stopped`` (box restart, settings changed, or ``turnero sync --once``); the error stays
         visible until the next success replaces the state."""
-        self._update("state = CASE WHEN state = 'stopped' THEN 'retrying' ELSE state END, stopped_settings = NULL")
+        self._update("state = CASE WHEN state = 'stopped' THEN 'retrying' ELSE state END, stopped_settings = NULL",
+                     audit=audit)
 
     def set_cursor(self, cursor: str | None, now: float):
         self._update("appointment_cursor = ?, last_pull = ?", (cursor, now))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from turnero.auth import requires
 from turnero.errors import DomainError
+from turnero.web.auth import action_audit, requires
 
 
 def create_blueprint(status_provider) -> Blueprint:
@@ -23,7 +23,7 @@ def create_blueprint(status_provider) -> Blueprint:
             raise DomainError("sync_disabled", "La sincronización no está activa en esta sede "
                               "(configure [sync] central_url).", 409)
         # A stop is lifted by an explicit request, like `turnero sync --once`.
-        worker.state.lift_stop()
+        worker.state.lift_stop(audit=action_audit())
         worker.request_round(pull=True)
         return jsonify({"sync": status_provider()}), 202
 

@@ -1,4 +1,6 @@
 """The JSON API: shapes, roles, and every error path (status, JSON error code, nothing stored)."""
+import re
+
 import pytest
 import requests
 
@@ -220,6 +222,12 @@ def test_idempotency_key_header(api, tokens, app):
     assert count(app, "tickets") == 1
 
 
+def test_an_empty_idempotency_key_is_no_key(api, tokens, app):
+    kiosk = api.as_(tokens["kiosk"])
+    statuses = [kiosk.post("/tickets", {"service": "ORI", "idempotency_key": ""}).status_code for _ in range(2)]
+    assert statuses == [201, 201] and count(app, "tickets") == 2  # two tickets, not a 500 on the second
+
+
 def test_kiosk_rate_limit(app, tokens):
     client = app.test_client()
     headers = {"Authorization": f"Bearer {tokens['kiosk']}"}
@@ -317,6 +325,17 @@ def test_only_failed_logins_count_toward_the_limit(app, tokens):
     bad = {"username": "ana", "password": "otra-clave-mala"}
     assert [client.post("/api/v1/auth/login", json=bad).status_code for _ in range(10)] == [401] * 10
     refused = client.post("/api/v1/auth/login", json=good)  # guessing is slowed for everyone at that address
+    assert refused.status_code == 429 and error_code(refused) == "rate_limited"
+
+
+def test_login_form_and_api_share_one_budget(app, tokens):
+    client = app.test_client()
+    bad = {"username": "ana", "password": "otra-clave-mala"}
+    assert [client.post("/api/v1/auth/login", json=bad).status_code for _ in range(5)] == [401] * 5
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    form = [client.post("/login", data={**bad, "csrf_token": csrf}).status_code for _ in range(6)]
+    assert form[:5] == [401] * 5 and form[5] == 429  # 10 failures in all, API and form together
+    refused = client.post("/api/v1/auth/login", json={"username": "ana", "password": PASSWORD})
     assert refused.status_code == 429 and error_code(refused) == "rate_limited"
 
 

@@ -72,3 +72,14 @@ def test_cli_actions_are_recorded(data_dir, tmp_path):
     assert "cli user add marta" in listing.stdout and "cli device add kiosco-9" in listing.stdout
     assert "cli backup" in listing.stdout
     assert "clave larga" not in listing.stdout
+
+
+def test_the_audit_entry_goes_only_to_the_write_it_is_handed_to(app):
+    box = app.extensions["turnero"]
+    entry = audit.describe("ana", "staff", "POST /api/v1/tickets", client="127.0.0.1")
+    with app.test_request_context("/api/v1/tickets", method="POST"):
+        box.store.check_writable()  # an earlier write of the same request (a heartbeat) takes nothing
+        box.engine.issue("ORI", audit=entry)
+    trail = rows(app)
+    assert len(trail) == 1 and trail[0]["actor"] == "ana"
+    assert trail[0]["details"]["events"] == [1]  # the ticket.issued of the write it was handed to

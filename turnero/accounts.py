@@ -14,7 +14,7 @@ import sqlite3
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from turnero import audit
+from turnero.audit import record as record_audit
 from turnero.errors import DomainError, conflict, invalid
 
 STAFF_ROLES = ("staff", "supervisor", "admin")
@@ -55,7 +55,7 @@ class Accounts:
         self.store = store
         self.session_hours = session_hours
 
-    def add_user(self, username: str, role: str, password: str) -> None:
+    def add_user(self, username: str, role: str, password: str, audit: dict | None = None) -> None:
         """Errors: invalid_username, invalid_role, weak_password (422); user_exists (409)."""
         if not re.fullmatch(r"[a-zA-Z0-9._-]{2,40}", username or ""):
             raise invalid("invalid_username", "El usuario debe tener de 2 a 40 letras, dígitos, '.', '_' o '-'.")
@@ -65,16 +65,16 @@ class Accounts:
             raise invalid("weak_password", "La contraseña debe tener al menos 8 caracteres.")
         password_hash = _hasher.hash(password)
         try:
-            with self.store.write() as tx:
+            with self.store.write(audit=audit) as tx:
                 tx.execute("INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                            (username, role, password_hash, tx.now))
         except sqlite3.IntegrityError:
             raise conflict("user_exists", f"El usuario {username!r} ya existe.") from None
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str, audit: dict | None = None) -> None:
         if len(password or "") < 8:
             raise invalid("weak_password", "La contraseña debe tener al menos 8 caracteres.")
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             changed = tx.execute("UPDATE users SET password_hash = ? WHERE username = ?",
                                  (_hasher.hash(password), username)).rowcount
             if not changed:
@@ -90,47 +90,49 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             row = None
         if row is None:
-            audit.record(self.store, {"actor": str(username)[:40], "role": "unknown", "action": "login_failed",
+            record_audit(self.store, {"actor": str(username)[:40], "role": "unknown", "action": "login_failed",
                                       "client": client})
             raise DomainError("invalid_credentials", "Usuario o contraseña incorrectos.", 401)
         token = secrets.token_urlsafe(32)
-        audit.set_pending({"actor": row["username"], "role": row["role"], "action": "login", "client": client})
-        with self.store.write() as tx:
+        entry = {"actor": row["username"], "role": row["role"], "action": "login", "client": client}
+        with self.store.write(audit=entry) as tx:
             expires = tx.now + self.session_hours * 3600
             tx.execute("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
                        (token_hash(token), row["id"], tx.now, expires))
             tx.execute("DELETE FROM sessions WHERE expires_at < ?", (tx.now,))
         return {"token": token, "expires_at": expires, "user": {"username": row["username"], "role": row["role"]}}
 
-    def logout(self, token: str) -> None:
-        with self.store.write() as tx:
+    def logout(self, token: str, audit: dict | None = None) -> None:
+        with self.store.write(audit=audit) as tx:
             tx.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),))
 
-    def add_device(self, name: str, role: str, services: list | None = None) -> str:
+    def add_device(self, name: str, role: str, services: list | None = None,
+                   audit: dict | None = None) -> str:
         """Register a device and return its token (shown once). Re-adding a name replaces its token."""
         _check_device(name, role)
         token = secrets.token_urlsafe(32)
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             _save_device(tx, name, role, json.dumps(services or []), token)
         return token
 
     PAIRING_MINUTES = 10
 
-    def create_pairing_code(self, name: str, role: str, services: list | None, created_by: str) -> str:
+    def create_pairing_code(self, name: str, role: str, services: list | None, created_by: str,
+                            audit: dict | None = None) -> str:
         """A one-time 8-digit code that pairs a device named ``name`` (valid 10 minutes)."""
         _check_device(name, role)
         code = f"{secrets.randbelow(10**8):08d}"
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             tx.execute("DELETE FROM pairing_codes WHERE expires_at < ? OR used_at IS NOT NULL", (tx.now,))
             tx.execute("INSERT INTO pairing_codes (code_hash, name, role, services, created_by, expires_at)"
                        " VALUES (?, ?, ?, ?, ?, ?)", (token_hash(code), name, role, json.dumps(services or []),
                                                      created_by, tx.now + self.PAIRING_MINUTES * 60))
         return code
 
-    def redeem_pairing_code(self, code: str) -> tuple[str, str]:
+    def redeem_pairing_code(self, code: str, audit: dict | None = None) -> tuple[str, str]:
         """Exchange a pairing code for a new device token: (token, role). Errors: invalid_code (422)."""
         digest = token_hash((code or "").strip().replace(" ", ""))
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             row = tx.one("SELECT * FROM pairing_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
                          (digest, tx.now))
             if row is None:
@@ -140,9 +142,9 @@ class Accounts:
             _save_device(tx, row["name"], row["role"], row["services"], token)
         return token, row["role"]
 
-    def set_active(self, username: str, active: bool) -> None:
+    def set_active(self, username: str, active: bool, audit: dict | None = None) -> None:
         """Deactivate (or reactivate) a user; deactivation ends their sessions."""
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             changed = tx.execute("UPDATE users SET active = ? WHERE username = ?", (int(active), username)).rowcount
             if not changed:
                 raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
@@ -150,8 +152,8 @@ class Accounts:
                 tx.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
                            (username,))
 
-    def revoke_device(self, name: str) -> bool:
-        with self.store.write() as tx:
+    def revoke_device(self, name: str, audit: dict | None = None) -> bool:
+        with self.store.write(audit=audit) as tx:
             return tx.execute("UPDATE devices SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                               (tx.now, name)).rowcount > 0
 

@@ -1,45 +1,26 @@
 """The audit trail: who did what, when, from where; append-only and hash-chained.
 
-The web layer (or the CLI) describes the action about to run with :func:`pending`; the store
-writes that description inside the action's own transaction (:func:`append` from
-``Store.write``), so an action and its audit row commit or vanish together and cost no extra
-disk flush. Each row carries ``hash = sha256(prev_hash + canonical row)``: editing, deleting or
-reordering rows breaks the chain, which :func:`verify` (``turnero audit verify``) detects.
+The web layer (or the CLI) describes the action about to run (:func:`describe`) and hands that
+entry to the engine call that performs it; the store writes it inside the action's own
+transaction (``Store.write(audit=entry)`` calls :func:`append`), so an action and its audit row
+commit or vanish together and cost no extra disk flush; no other write can take it. Each row
+carries ``hash = sha256(prev_hash + canonical row)``: editing, deleting or reordering rows breaks
+the chain, which :func:`verify` (``turnero audit verify``) detects.
 """
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import json
-from contextlib import contextmanager
 
 GENESIS = "0" * 64
 FIELDS = ("id", "at", "actor", "role", "action", "target", "client", "details", "prev_hash")
-_pending: contextvars.ContextVar = contextvars.ContextVar("turnero_audit", default=None)
 
 
-@contextmanager
-def pending(actor: str, role: str, action: str, target: str | None = None, client: str | None = None,
-            details: dict | None = None):
-    """Describe the action the enclosed code performs; its first write transaction records it."""
-    token = _pending.set({"actor": actor, "role": role, "action": action, "target": target, "client": client,
-                          "details": details or {}})
-    try:
-        yield
-    finally:
-        _pending.reset(token)
-
-
-def set_pending(entry: dict | None):
-    """For request hooks that cannot wrap the view in a ``with``: set (or clear) the entry."""
-    _pending.set(entry)
-
-
-def take_pending() -> dict | None:
-    entry = _pending.get()
-    if entry is not None:
-        _pending.set(None)  # one audit row per action, even if it writes twice
-    return entry
+def describe(actor: str, role: str, action: str, target: str | None = None, client: str | None = None,
+             details: dict | None = None) -> dict:
+    """The audit entry of an action, to pass to the write that performs it."""
+    return {"actor": actor, "role": role, "action": action, "target": target, "client": client,
+            "details": details or {}}
 
 
 def row_hash(row: dict) -> str:
@@ -67,7 +48,6 @@ def append(tx, entry: dict, event_seqs: list[int] | None = None) -> dict:
 def record(store, entry: dict) -> dict:
     """Record an action that writes nothing else (e.g. a refused login)."""
     with store.write() as tx:
-        take_pending()
         return append(tx, entry)
 
 

@@ -17,7 +17,7 @@ from turnero import audit
 from turnero.accounts import Accounts
 from turnero.engine import Engine
 from turnero.errors import DomainError
-from turnero.store import DB_FILE, Store
+from turnero.store import DB_FILE, Store, integrity_check
 
 
 class CommandError(Exception):
@@ -38,11 +38,11 @@ def cmd_run(args):
 
 
 def _serve(data_dir: Path, host: str, port: int):
-    from turnero.server import serve
+    from turnero.web.server import serve
 
     def factory():
         # Imported in the worker only: the Gunicorn master stays small (it just supervises).
-        from turnero.app import create_app
+        from turnero.web.app import create_app
 
         return create_app({"DATA_DIR": str(data_dir)})
 
@@ -67,7 +67,7 @@ def cmd_user_add(args):
         password = password[:-1] if password.endswith("\r") else password
     else:
         password = getpass.getpass("Contraseña: ")
-    Accounts(store).add_user(args.name, args.role, password)
+    Accounts(store).add_user(args.name, args.role, password, audit=args.audit)
     print(f"user {args.name} added with role {args.role}")
 
 
@@ -77,21 +77,21 @@ def cmd_device_add(args):
     for code in services:
         if code not in settings.services:
             raise CommandError(f"unknown service {code!r} (known: {', '.join(settings.services)})")
-    token = Accounts(store).add_device(args.name, args.role, services)
+    token = Accounts(store).add_device(args.name, args.role, services, audit=args.audit)
     print(f"device {args.name} ({args.role}) registered; its token, shown only once:")
     print(token)
 
 
 def cmd_device_revoke(args):
     _, _, store = _open(args)
-    if not Accounts(store).revoke_device(args.name):
+    if not Accounts(store).revoke_device(args.name, audit=args.audit):
         raise CommandError(f"no active device named {args.name!r}")
     print(f"device {args.name} revoked")
 
 
 def cmd_close_day(args):
     _, settings, store = _open(args)
-    expired = Engine(store, settings).close_day()
+    expired = Engine(store, settings).close_day(audit=args.audit)
     print(f"service day closed: {expired} ticket(s) expired")
 
 
@@ -103,7 +103,7 @@ def cmd_backup(args):
     with tempfile.TemporaryDirectory() as scratch:
         snapshot = Path(scratch) / DB_FILE
         store.backup_to(snapshot)
-        check = sqlite3.connect(snapshot).execute("PRAGMA integrity_check").fetchone()[0]
+        check = integrity_check(snapshot)
         if check != "ok":
             raise CommandError(f"the snapshot failed its integrity check: {check}")
         partial = target.with_name(target.name + ".partial")
@@ -113,8 +113,7 @@ def cmd_backup(args):
                 if (data_dir / name).exists():
                     archive.add(data_dir / name, arcname=name)
         os.replace(partial, target)
-    audit.record(store, {"actor": f"cli:{_os_user()}", "role": "admin", "action": "cli backup",
-                         "target": str(target)})
+    audit.record(store, {**args.audit, "target": str(target)})
     print(f"backup written to {target}")
 
 
@@ -139,10 +138,7 @@ def cmd_restore(args):
                                    filter="data")
         except (tarfile.TarError, EOFError) as exc:
             raise CommandError(f"{source}: unreadable archive ({exc})") from None
-        try:
-            check = sqlite3.connect(Path(scratch) / DB_FILE).execute("PRAGMA integrity_check").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            check = str(exc)
+        check = integrity_check(Path(scratch) / DB_FILE)
         if check != "ok":
             raise CommandError(f"{source}: the database in the backup is damaged ({check}); nothing was changed")
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -159,8 +155,7 @@ def cmd_restore(args):
                 os.replace(stale, data_dir / f"{DB_FILE}{suffix}.before-restore-{stamp}")
     load_settings(data_dir)
     store = Store.in_data_dir(data_dir)  # applies any newer migrations
-    audit.record(store, {"actor": f"cli:{_os_user()}", "role": "admin", "action": "cli restore",
-                         "target": str(source)})
+    audit.record(store, {**args.audit, "target": str(source)})
     store.close()
     print(f"restored {source} into {data_dir}")
 
@@ -272,11 +267,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "data_dir"):
         args.data_dir = None
-    actor = f"cli:{_os_user()}"
     action = " ".join(str(part) for part in ("cli", args.command, getattr(args, "action", None)) if part)
+    # What the command does, for the audit row of its write (commands that write hand it on).
+    args.audit = audit.describe(f"cli:{_os_user()}", "admin", action, target=getattr(args, "name", None))
     try:
-        with audit.pending(actor, "admin", action, target=getattr(args, "name", None)):
-            result = args.func(args)
+        result = args.func(args)
         return result if isinstance(result, int) else 0
     except (ConfigError, CommandError) as exc:
         print(f"turnero: {exc}", file=sys.stderr)

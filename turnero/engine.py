@@ -8,18 +8,15 @@ is made inside the writing transaction). Errors are :class:`DomainError` with st
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import uuid
 from datetime import datetime
 
 from config import PRIORITY_CLASSES
 from turnero import ordering
-from turnero.clock import SedeClock
 from turnero.documents import validate_document
-from turnero.errors import DomainError, conflict, invalid, not_found
-from turnero.store import Store
-from turnero.views import Views
+from turnero.errors import conflict, invalid, not_found
+from turnero.queries import QueueQueries
 
 OUTCOMES = ("resolved", "pending", "referred")
 OPEN_STATES = ("called", "serving")
@@ -34,129 +31,18 @@ ALLOWED_FROM = {
     "requeue": ("no_show", "cancelled"), "return": ("called",), "priority": ("waiting",),
 }
 MAX_NOTE = 2000
-ORDER_COLUMNS = "id, service, priority, appointment_at, queued_at, number"
 MAX_SHORT = 120
 
 
-class Engine:
-    def __init__(self, store: Store, settings, clock: SedeClock | None = None):
-        self.store = store
-        self.settings = settings
-        self.clock = clock or SedeClock(settings.timezone)
-        store.clock = self.clock
-        self.views = Views(settings, self.clock)
-
-    # ----------------------------------------------------------------- reading
-
-    def get_ticket(self, ticket_id: str) -> dict:
-        row = self.store.read_one("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
-        if row is None:
-            raise not_found("ticket", ticket_id)
-        return self._ticket_view(self.store.connect(), row)
-
-    def ticket_history(self, ticket_id: str) -> list[dict]:
-        """Events that touched the ticket, oldest first (transfers touch both tickets)."""
-        ticket = self.store.read_one("SELECT issued_at FROM tickets WHERE id = ?", (ticket_id,))
-        if ticket is None:
-            return []
-        # Only events since the ticket was issued (a minute's slack for a clock step): the index
-        # on time keeps this a day's read however many months of events the box holds.
-        rows = self.store.read(
-            "SELECT e.* FROM events e INDEXED BY events_by_time WHERE e.at >= ? AND e.type LIKE 'ticket.%' AND ("
-            "json_extract(e.data, '$.ticket.id') = ? OR json_extract(e.data, '$.from.id') = ?) ORDER BY e.seq",
-            (ticket["issued_at"] - 60, ticket_id, ticket_id))
-        return [self.views.event(self._event_from_row(row)) for row in rows]
-
-    def public_ticket(self, public_id: str) -> dict:
-        """The person's current ticket for a public id (after a transfer: the newest one)."""
-        row = self.store.read_one(
-            "SELECT * FROM tickets WHERE public_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1", (public_id,))
-        if row is None:
-            raise not_found("ticket", public_id)
-        return self.views.public_ticket(self._ticket_view(self.store.connect(), row))
-
-    def queue(self, service: str | None = None) -> list[dict]:
-        """Waiting tickets in call order, for one service or all of them."""
-        if service is not None and service not in self.settings.services:
-            raise invalid("unknown_service", f"Servicio desconocido: {service!r}.")
-        codes = [service] if service else list(self.settings.services)
-        conn = self.store.connect()
-        out = []
-        for code in codes:
-            ordered = self._ordered_waiting(conn, code, self.clock(), "*")
-            eta_step = self._eta_step_seconds(conn, code)
-            for index, row in enumerate(ordered):
-                out.append(self.views.ticket(row, index + 1, _eta(index, eta_step)))
-        if service is None:
-            out.sort(key=lambda ticket: (ticket["position"], ticket["issued_at"]))
-        return out
-
-    def services_overview(self) -> list[dict]:
-        conn = self.store.connect()
-        now = self.clock()
-        day = self.clock.service_day(now)
-        out = []
-        for service in self.settings.services.values():
-            waiting = conn.execute("SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ?",
-                                   (service.code,)).fetchone()[0]
-            step = self._eta_step_seconds(conn, service.code)
-            closed_reason = self._closed_reason(conn, service, now, day)
-            out.append({
-                "code": service.code, "prefix": service.prefix, "names": service.names,
-                "descriptions": service.descriptions, "icon": service.icon, "discreet": service.discreet,
-                "label": self.views.service_label(service.code),
-                "neutral_label": service.neutral_label if service.discreet else None,
-                "appointments": service.appointments, "target_wait_minutes": service.target_wait_minutes,
-                "daily_cap": service.daily_cap or None, "waiting": waiting,
-                "eta_minutes": _eta(waiting, step), "open": closed_reason is None,
-                "closed_reason": closed_reason,
-            })
-        return out
-
-    def counters(self) -> list[dict]:
-        conn = self.store.connect()
-        return [self._counter_view(conn, counter_id) for counter_id in self.settings.counters]
-
-    def counter(self, counter_id: str) -> dict:
-        self._counter(counter_id)
-        return self._counter_view(self.store.connect(), counter_id)
-
-    def board(self, limit: int | None = None, services=None) -> list[dict]:
-        """The last calls and recalls, newest first; each its own entry."""
-        limit = limit or self.settings.sede["board_size"]
-        calls = []
-        sql = "SELECT * FROM events WHERE type IN ('ticket.called', 'ticket.recalled') ORDER BY seq DESC LIMIT ?"
-        batch = limit if not services else limit * 20
-        for row in self.store.read(sql, (batch,)):
-            entry = self.board_entry(self._event_from_row(row))
-            if services and entry["service"] not in services:
-                continue
-            calls.append(entry)
-            if len(calls) >= limit:
-                break
-        return calls
-
-    def board_entry(self, event: dict) -> dict:
-        ticket = event["data"]["ticket"]
-        return {
-            "seq": event["seq"], "code": ticket["code"], "counter": ticket["counter"],
-            "counter_name": ticket["counter_name"], "service": ticket["service"],
-            "service_label": ticket["service_label"], "priority": ticket["priority"],
-            "called_at": self.clock.rfc3339(event["at"]), "recall": event["type"] == "ticket.recalled",
-        }
-
-    def events_after(self, after: int, limit: int = 500) -> list[dict]:
-        rows = self.store.read("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-        return [self._event_from_row(row) for row in rows]
-
-    def last_seq(self) -> int:
-        return self.store.read_one("SELECT COALESCE(MAX(seq), 0) FROM events")[0]
+class Engine(QueueQueries):
+    """The state machine of tickets and counters (the reads it inherits live in :mod:`turnero.queries`)."""
 
     # ----------------------------------------------------------------- issuing
 
     def issue(self, service: str | None, priority: str | None = None, language: str = "es",
               document: dict | None = None, appointment: str | None = None, channel: str = "kiosk",
-              name: str | None = None, idempotency_key: str | None = None) -> tuple[dict, bool]:
+              name: str | None = None, idempotency_key: str | None = None,
+              audit: dict | None = None) -> tuple[dict, bool]:
         """Issue a ticket. Returns (ticket, created); a repeated idempotency key returns the first.
 
         Errors: unknown_service, invalid_priority, invalid_language, invalid_document (422);
@@ -169,13 +55,14 @@ class Engine:
         if language not in self.settings.sede["languages"]:
             raise invalid("invalid_language", f"Idioma no disponible en esta sede: {language!r}.")
         document = validate_document(document)
+        idempotency_key = idempotency_key or None  # an empty key is no key (else the second "" collides)
         if name is not None and len(name) > MAX_SHORT:
             raise invalid("invalid_name", "El nombre es demasiado largo.")
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             if idempotency_key:
                 row = tx.one("SELECT * FROM tickets WHERE idempotency_key = ?", (idempotency_key,))
                 if row is not None:
-                    return self._ticket_view(tx.conn, row), False
+                    return self.ticket_view(tx.conn, row), False
             appointment_row = None
             if appointment is not None:
                 appointment_row = tx.one("SELECT * FROM appointments WHERE id = ?", (appointment,))
@@ -198,7 +85,7 @@ class Engine:
                 raise invalid("unknown_service", f"Servicio desconocido: {service!r}.")
             svc = self.settings.services[service]
             day = self.clock.service_day(tx.now)
-            reason = self._closed_reason(tx.conn, svc, tx.now, day)
+            reason = self.closed_reason(tx.conn, svc, tx.now, day)
             if reason == "closed":
                 raise conflict("service_closed", f"{svc.name()} no atiende a esta hora.")
             if reason == "daily_cap_reached":
@@ -225,19 +112,19 @@ class Engine:
             if print_status == "queued":
                 tx.execute("INSERT INTO print_jobs (ticket_id, next_attempt_at, created_at) VALUES (?, ?, ?)",
                            (ticket_id, tx.now, tx.now))
-            ticket = self._ticket_view(tx.conn, self._row(tx, ticket_id))
+            ticket = self.ticket_view(tx.conn, self._row(tx, ticket_id))
             tx.append_event("ticket.issued", {"ticket": ticket})
             return ticket, True
 
     # ----------------------------------------------------------------- calling
 
-    def call_next(self, counter_id: str, staff: str) -> dict | None:
+    def call_next(self, counter_id: str, staff: str, audit: dict | None = None) -> dict | None:
         """Call the next ticket for a counter; None when nothing waits.
 
         Errors: unknown_counter (404), counter_taken, counter_busy, counter_paused, staff_busy (409).
         """
-        self._counter(counter_id)
-        with self.store.write() as tx:
+        self.counter_settings(counter_id)
+        with self.store.write(audit=audit) as tx:
             state = self._take_counter(tx, counter_id, staff, for_call=True)
             services = [code for code in json.loads(state["services"]) if code in self.settings.services]
             chosen = ordering.next_waiting(tx.conn, self.settings.services, services, tx.now,
@@ -246,27 +133,27 @@ class Engine:
                 return None
             return self._call(tx, self._row(tx, chosen), counter_id, staff)
 
-    def call(self, ticket_id: str, counter_id: str, staff: str) -> dict:
+    def call(self, ticket_id: str, counter_id: str, staff: str, audit: dict | None = None) -> dict:
         """Call a specific waiting ticket to a counter. Errors as call_next, plus wrong_state."""
-        self._counter(counter_id)
-        with self.store.write() as tx:
+        self.counter_settings(counter_id)
+        with self.store.write(audit=audit) as tx:
             row = self._ticket_for(tx, ticket_id, "call")
             state = self._take_counter(tx, counter_id, staff, for_call=True)
             if row["service"] not in json.loads(state["services"]):
                 raise conflict("service_not_served", "Esta ventanilla no atiende ese servicio.")
             return self._call(tx, row, counter_id, staff)
 
-    def recall(self, counter_id: str, staff: str) -> dict:
+    def recall(self, counter_id: str, staff: str, audit: dict | None = None) -> dict:
         """Announce the counter's called ticket again. Errors: nothing_to_recall (409)."""
-        self._counter(counter_id)
-        with self.store.write() as tx:
+        self.counter_settings(counter_id)
+        with self.store.write(audit=audit) as tx:
             row = tx.one("SELECT * FROM tickets WHERE counter = ? AND status IN ('called', 'serving')",
                          (counter_id,))
             if row is None or row["status"] != "called":
                 raise conflict("nothing_to_recall", "Esta ventanilla no tiene un turno llamado.")
             tx.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (row["id"],))
-            ticket = self._ticket_view(tx.conn, self._row(tx, row["id"]))
-            tx.append_event("ticket.recalled", {"ticket": ticket, "counter": self._counter_brief(counter_id),
+            ticket = self.ticket_view(tx.conn, self._row(tx, row["id"]))
+            tx.append_event("ticket.recalled", {"ticket": ticket, "counter": self.counter_brief(counter_id),
                                                 "recall": True})
             return ticket
 
@@ -276,8 +163,8 @@ class Engine:
         preferential = row["priority"] not in (None, "urgente")
         tx.execute("UPDATE counter_state SET preferential_streak = ? WHERE counter = ?",
                    (self._streak_after(tx, counter_id, preferential), counter_id))
-        ticket = self._ticket_view(tx.conn, self._row(tx, row["id"]))
-        tx.append_event("ticket.called", {"ticket": ticket, "counter": self._counter_brief(counter_id),
+        ticket = self.ticket_view(tx.conn, self._row(tx, row["id"]))
+        tx.append_event("ticket.called", {"ticket": ticket, "counter": self.counter_brief(counter_id),
                                           "recall": False})
         return ticket
 
@@ -287,16 +174,16 @@ class Engine:
 
     # ----------------------------------------------------------------- serving
 
-    def start(self, ticket_id: str, staff: str) -> dict:
+    def start(self, ticket_id: str, staff: str, audit: dict | None = None) -> dict:
         """called -> serving. Errors: unknown_ticket (404), wrong_state (409)."""
-        with self.store.write() as tx:
-            row = self._ticket_for(tx, ticket_id, "start")
+        with self.store.write(audit=audit) as tx:
+            self._ticket_for(tx, ticket_id, "start")
             tx.execute("UPDATE tickets SET status = 'serving', started_at = ?, staff = COALESCE(staff, ?) "
                        "WHERE id = ?", (tx.now, staff, ticket_id))
             return self._emit_ticket(tx, ticket_id, "ticket.started")
 
     def finish(self, ticket_id: str, staff: str, outcome: str, result: str | None = None,
-               case_ref: str | None = None, notes: str | None = None) -> dict:
+               case_ref: str | None = None, notes: str | None = None, audit: dict | None = None) -> dict:
         """serving -> done, with an attention record.
 
         Errors: invalid_outcome, invalid_result, invalid_field (422); wrong_state (409).
@@ -305,7 +192,7 @@ class Engine:
             raise invalid("invalid_outcome", f"Resultado desconocido: {outcome!r}. Use {', '.join(OUTCOMES)}.")
         _check_text("case_ref", case_ref, MAX_SHORT)
         _check_text("notes", notes, MAX_NOTE)
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             row = self._ticket_for(tx, ticket_id, "finish")
             catalog = self.settings.services[row["service"]].result_codes
             if result is not None and catalog and result not in catalog:
@@ -315,15 +202,16 @@ class Engine:
             attention = self._attention(tx, ticket_id, staff, outcome, result, case_ref, notes)
             return self._emit_ticket(tx, ticket_id, "ticket.finished", attention=attention)
 
-    def no_show(self, ticket_id: str, staff: str) -> dict:
+    def no_show(self, ticket_id: str, staff: str, audit: dict | None = None) -> dict:
         """called -> no_show, with an attention record (outcome no_show)."""
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             self._ticket_for(tx, ticket_id, "no_show")
             tx.execute("UPDATE tickets SET status = 'no_show', finished_at = ? WHERE id = ?", (tx.now, ticket_id))
             attention = self._attention(tx, ticket_id, staff, "no_show")
             return self._emit_ticket(tx, ticket_id, "ticket.no_show", attention=attention)
 
-    def transfer(self, ticket_id: str, service: str, staff: str, notes: str | None = None) -> dict:
+    def transfer(self, ticket_id: str, service: str, staff: str, notes: str | None = None,
+                 audit: dict | None = None) -> dict:
         """called|serving -> transferred, plus a new waiting ticket in ``service`` (same code and
         public id, original issue time and priority). Returns the new ticket.
 
@@ -332,7 +220,7 @@ class Engine:
         if service not in self.settings.services:
             raise invalid("unknown_service", f"Servicio desconocido: {service!r}.")
         _check_text("notes", notes, MAX_NOTE)
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             row = self._ticket_for(tx, ticket_id, "transfer")
             if row["service"] == service:
                 raise invalid("same_service", "El turno ya pertenece a ese servicio.")
@@ -349,51 +237,52 @@ class Engine:
                 " print_status) SELECT ?, public_id, code, number, ?, service_day, 'waiting', priority, channel,"
                 " language, document_type, document_number, name, issued_at, issued_at, id, 'disabled'"
                 " FROM tickets WHERE id = ?", (new_id, service, ticket_id))
-            old = self._ticket_view(tx.conn, self._row(tx, ticket_id))
-            new = self._ticket_view(tx.conn, self._row(tx, new_id))
+            old = self.ticket_view(tx.conn, self._row(tx, ticket_id))
+            new = self.ticket_view(tx.conn, self._row(tx, new_id))
             data = {"ticket": new, "from": old, "to": new, "by": staff, "notes": notes}
             if attention is not None:
                 data["attention"] = attention
             tx.append_event("ticket.transferred", data)
             return new
 
-    def cancel(self, ticket_id: str, staff: str, reason: str | None = None) -> dict:
+    def cancel(self, ticket_id: str, staff: str, reason: str | None = None, audit: dict | None = None) -> dict:
         """waiting|called -> cancelled."""
         _check_text("reason", reason, MAX_SHORT)
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             self._ticket_for(tx, ticket_id, "cancel")
             tx.execute("UPDATE tickets SET status = 'cancelled', finished_at = ?, cancel_reason = ? WHERE id = ?",
                        (tx.now, reason, ticket_id))
             return self._emit_ticket(tx, ticket_id, "ticket.cancelled", reason=reason, by=staff)
 
-    def requeue(self, ticket_id: str, staff: str, reason: str | None = None) -> dict:
+    def requeue(self, ticket_id: str, staff: str, reason: str | None = None, audit: dict | None = None) -> dict:
         """no_show|cancelled -> waiting, at the back of its class (it re-enters the queue now)."""
         _check_text("reason", reason, MAX_SHORT)
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             self._ticket_for(tx, ticket_id, "requeue")
             tx.execute("UPDATE tickets SET status = 'waiting', queued_at = ?, called_at = NULL, started_at = NULL,"
                        " finished_at = NULL, counter = NULL, staff = NULL, cancel_reason = NULL WHERE id = ?",
                        (tx.now, ticket_id))
             return self._emit_ticket(tx, ticket_id, "ticket.requeued", by=staff, reason=reason)
 
-    def return_to_queue(self, ticket_id: str, staff: str) -> dict:
+    def return_to_queue(self, ticket_id: str, staff: str, audit: dict | None = None) -> dict:
         """called -> waiting, back in its original place (``queued_at`` is kept)."""
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             self._ticket_for(tx, ticket_id, "return")
             tx.execute("UPDATE tickets SET status = 'waiting', called_at = NULL, counter = NULL, staff = NULL "
                        "WHERE id = ?", (ticket_id,))
             return self._emit_ticket(tx, ticket_id, "ticket.returned", by=staff)
 
-    def set_priority(self, ticket_id: str, priority: str | None, staff: str) -> dict:
+    def set_priority(self, ticket_id: str, priority: str | None, staff: str, audit: dict | None = None) -> dict:
         """Change the class of a waiting ticket. Errors: invalid_priority (422), wrong_state (409)."""
         if priority is not None and priority not in PRIORITY_CLASSES:
             raise invalid("invalid_priority", f"Clase de prioridad desconocida: {priority!r}.")
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             row = self._ticket_for(tx, ticket_id, "priority")
             tx.execute("UPDATE tickets SET priority = ? WHERE id = ?", (priority, ticket_id))
             return self._emit_ticket(tx, ticket_id, "ticket.priority_changed", previous=row["priority"], by=staff)
 
-    def close_day(self, through_day: str | None = None, by: str | None = None, reason: str | None = None) -> int:
+    def close_day(self, through_day: str | None = None, by: str | None = None, reason: str | None = None,
+                  audit: dict | None = None) -> int:
         """Expire waiting and called tickets of service days up to ``through_day`` (default today).
 
         Returns how many tickets expired. Serving tickets are left to be finished. When a person
@@ -401,16 +290,16 @@ class Engine:
         records the act itself even when nothing was left to expire (the audit trail).
         """
         _check_text("reason", reason, MAX_SHORT)
-        audit = {"by": by, "reason": reason} if by is not None else {}
-        with self.store.write() as tx:
+        who = {"by": by, "reason": reason} if by is not None else {}
+        with self.store.write(audit=audit) as tx:
             day = through_day or self.clock.service_day(tx.now)
             rows = tx.all("SELECT id FROM tickets WHERE status IN ('waiting', 'called') AND service_day <= ? "
                           "ORDER BY issued_at", (day,))
             for row in rows:
                 tx.execute("UPDATE tickets SET status = 'expired', finished_at = ? WHERE id = ?", (tx.now, row["id"]))
-                self._emit_ticket(tx, row["id"], "ticket.expired", **audit)
+                self._emit_ticket(tx, row["id"], "ticket.expired", **who)
             if by is not None:
-                tx.append_event("day.closed", {"service_day": day, "expired": len(rows), **audit})
+                tx.append_event("day.closed", {"service_day": day, "expired": len(rows), **who})
             return len(rows)
 
     def roll_over(self) -> int:
@@ -420,54 +309,55 @@ class Engine:
 
     # ----------------------------------------------------------------- counters
 
-    def open_counter(self, counter_id: str, staff: str, services: list | None = None) -> dict:
+    def open_counter(self, counter_id: str, staff: str, services: list | None = None,
+                     audit: dict | None = None) -> dict:
         """The user takes the counter (leaving any other). Errors: counter_taken, staff_busy (409)."""
-        self._counter(counter_id)
+        self.counter_settings(counter_id)
         if services is not None:
             unknown = [code for code in services if code not in self.settings.services]
             if unknown or not services:
                 raise invalid("unknown_service", f"Servicio desconocido: {unknown[0] if unknown else '(ninguno)'}.")
-        with self.store.write() as tx:
+        with self.store.write(audit=audit) as tx:
             self._take_counter(tx, counter_id, staff, for_call=False, services=services)
-            return self._counter_view(tx.conn, counter_id)
+            return self.counter_view(tx.conn, counter_id)
 
-    def close_counter(self, counter_id: str, staff: str, supervisor: bool = False) -> dict:
+    def close_counter(self, counter_id: str, staff: str, supervisor: bool = False, audit: dict | None = None) -> dict:
         """The user leaves the counter. Errors: counter_taken, counter_busy (409)."""
-        self._counter(counter_id)
-        with self.store.write() as tx:
-            state = self._state(tx, counter_id)
+        self.counter_settings(counter_id)
+        with self.store.write(audit=audit) as tx:
+            state = self.counter_state(tx, counter_id)
             if state["state"] == "closed":
-                return self._counter_view(tx.conn, counter_id)
+                return self.counter_view(tx.conn, counter_id)
             if state["staff"] != staff and not supervisor:
                 raise conflict("counter_taken", f"La ventanilla está a cargo de {state['staff']}.")
             self._ensure_empty(tx, counter_id)
             self._set_state(tx, counter_id, "closed", None, None, "counter.closed")
-            return self._counter_view(tx.conn, counter_id)
+            return self.counter_view(tx.conn, counter_id)
 
-    def pause_counter(self, counter_id: str, staff: str, reason: str) -> dict:
+    def pause_counter(self, counter_id: str, staff: str, reason: str, audit: dict | None = None) -> dict:
         """open -> paused. Errors: invalid_reason (422), counter_busy, counter_taken, counter_closed (409)."""
         if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_SHORT:
             raise invalid("invalid_reason", "Indique el motivo de la pausa.")
-        self._counter(counter_id)
-        with self.store.write() as tx:
+        self.counter_settings(counter_id)
+        with self.store.write(audit=audit) as tx:
             state = self._own_state(tx, counter_id, staff)
             if state["state"] == "paused":
                 raise conflict("counter_paused", "La ventanilla ya está en pausa.")
             self._ensure_empty(tx, counter_id)
             self._set_state(tx, counter_id, "paused", staff, reason.strip(), "counter.paused")
-            return self._counter_view(tx.conn, counter_id)
+            return self.counter_view(tx.conn, counter_id)
 
-    def resume_counter(self, counter_id: str, staff: str) -> dict:
-        self._counter(counter_id)
-        with self.store.write() as tx:
+    def resume_counter(self, counter_id: str, staff: str, audit: dict | None = None) -> dict:
+        self.counter_settings(counter_id)
+        with self.store.write(audit=audit) as tx:
             state = self._own_state(tx, counter_id, staff)
             if state["state"] != "paused":
                 raise conflict("counter_not_paused", "La ventanilla no está en pausa.")
             self._set_state(tx, counter_id, "open", staff, None, "counter.resumed")
-            return self._counter_view(tx.conn, counter_id)
+            return self.counter_view(tx.conn, counter_id)
 
     def _own_state(self, tx, counter_id, staff):
-        state = self._state(tx, counter_id)
+        state = self.counter_state(tx, counter_id)
         if state["state"] == "closed":
             raise conflict("counter_closed", "La ventanilla está cerrada.")
         if state["staff"] != staff:
@@ -475,7 +365,7 @@ class Engine:
         return state
 
     def _take_counter(self, tx, counter_id, staff, for_call: bool, services=None):
-        state = self._state(tx, counter_id)
+        state = self.counter_state(tx, counter_id)
         if state["state"] != "closed" and state["staff"] != staff:
             raise conflict("counter_taken", f"La ventanilla está a cargo de {state['staff']}.")
         if for_call:
@@ -501,14 +391,14 @@ class Engine:
             self._set_state(tx, counter_id, "open", staff, None, "counter.opened")
         elif services is not None:
             tx.execute("UPDATE counter_state SET services = ? WHERE counter = ?", (json.dumps(services), counter_id))
-        return self._state(tx, counter_id)
+        return self.counter_state(tx, counter_id)
 
     def _ensure_empty(self, tx, counter_id):
         held = tx.one("SELECT code FROM tickets WHERE counter = ? AND status IN ('called', 'serving')", (counter_id,))
         if held is not None:
             raise conflict("counter_busy", f"La ventanilla aún tiene el turno {held['code']}.")
 
-    def _state(self, tx, counter_id):
+    def counter_state(self, tx, counter_id):
         row = tx.one("SELECT * FROM counter_state WHERE counter = ?", (counter_id,))
         if row is None:
             tx.execute("INSERT INTO counter_state (counter, state, services, since) VALUES (?, 'closed', ?, ?)",
@@ -519,24 +409,7 @@ class Engine:
     def _set_state(self, tx, counter_id, state, staff, reason, event_type):
         tx.execute("UPDATE counter_state SET state = ?, staff = ?, pause_reason = ?, since = ? WHERE counter = ?",
                    (state, staff, reason, tx.now, counter_id))
-        tx.append_event(event_type, {"counter": self._counter_view(tx.conn, counter_id)})
-
-    def _counter(self, counter_id):
-        counter = self.settings.counters.get(counter_id)
-        if counter is None:
-            raise not_found("counter", counter_id)
-        return counter
-
-    def _counter_brief(self, counter_id):
-        counter = self.settings.counters[counter_id]
-        return {"id": counter.id, "name": counter.name, "spoken_name": counter.spoken_name}
-
-    def _counter_view(self, conn, counter_id):
-        state = conn.execute("SELECT * FROM counter_state WHERE counter = ?", (counter_id,)).fetchone()
-        held = conn.execute("SELECT * FROM tickets WHERE counter = ? AND status IN ('called', 'serving')",
-                            (counter_id,)).fetchone()
-        ticket = self._ticket_view(conn, held) if held is not None else None
-        return self.views.counter(self.settings.counters[counter_id], state, ticket)
+        tx.append_event(event_type, {"counter": self.counter_view(tx.conn, counter_id)})
 
     # ----------------------------------------------------------------- appointments
 
@@ -563,15 +436,6 @@ class Engine:
                  document["number"] if document else None, appointment.get("name"),
                  appointment.get("status", "booked"), tx.now))
 
-    def appointments_for_document(self, number: str) -> list[dict]:
-        """Today's booked appointments without a ticket for a document number (kiosk check-in)."""
-        start, end = self.clock.day_bounds(self.clock.local().date())
-        rows = self.store.read("SELECT * FROM appointments WHERE document_number = ? AND status = 'booked' "
-                               "AND ticket_id IS NULL AND starts_at >= ? AND starts_at < ? ORDER BY starts_at",
-                               (number.strip().upper(), start, end))
-        return [{"id": row["id"], "service": row["service"], "starts_at": self.clock.rfc3339(row["starts_at"]),
-                 "service_label": self.views.service_label(row["service"])} for row in rows]
-
     # ----------------------------------------------------------------- helpers
 
     def _row(self, tx, ticket_id):
@@ -588,7 +452,7 @@ class Engine:
         return row
 
     def _emit_ticket(self, tx, ticket_id, event_type, attention=None, **extra) -> dict:
-        ticket = self._ticket_view(tx.conn, self._row(tx, ticket_id))
+        ticket = self.ticket_view(tx.conn, self._row(tx, ticket_id))
         data = {"ticket": ticket, **extra}
         if attention is not None:
             data["attention"] = attention
@@ -607,63 +471,10 @@ class Engine:
              row["called_at"], row["started_at"], tx.now, wait, served, outcome, result, case_ref, notes))
         return self.views.attention(tx.one("SELECT * FROM attentions WHERE id = ?", (cursor.lastrowid,)))
 
-    def _ticket_view(self, conn, row) -> dict:
-        if row["status"] != "waiting":
-            return self.views.ticket(row)
-        place = ordering.position(conn, row, self.settings.services[row["service"]], self.clock())
-        return self.views.ticket(row, place, _eta(place - 1, self._eta_step_seconds(conn, row["service"])))
-
-    def _ordered_waiting(self, conn, service, now, columns=ORDER_COLUMNS):
-        # Only the ordering columns by default: positions are computed on every transition.
-        rows = conn.execute(f"SELECT {columns} FROM tickets WHERE status = 'waiting' AND service = ?",
-                            (service,)).fetchall()
-        return ordering.queue_order(rows, self.settings.services, now)
-
-    def _eta_step_seconds(self, conn, service) -> float | None:
-        """Seconds one place in the queue is worth: recent service time over the counters serving it."""
-        counters = [c for c in self.settings.counters.values() if service in c.services]
-        if not counters:
-            return None
-        open_count = 0
-        for row in conn.execute("SELECT services FROM counter_state WHERE state = 'open'"):
-            if service in json.loads(row["services"] or "[]"):
-                open_count += 1
-        # Newest by end time: walks the (service, ended_at) index backwards, so the cost does not
-        # grow with the months of attentions the box keeps.
-        recent = conn.execute("SELECT service_seconds FROM attentions WHERE service = ? AND service_seconds "
-                              "IS NOT NULL ORDER BY ended_at DESC LIMIT 20", (service,)).fetchall()
-        if recent:
-            average = sum(row[0] for row in recent) / len(recent)
-        else:
-            average = self.settings.services[service].service_minutes * 60
-        return average / max(open_count, 1)
-
-    def _closed_reason(self, conn, service, now, day) -> str | None:
-        if service.hours:
-            local = self.clock.local(now).strftime("%H:%M")
-            if not service.hours[0] <= local < service.hours[1]:
-                return "closed"
-        if service.daily_cap:
-            row = conn.execute("SELECT last_number FROM day_numbers WHERE service = ? AND service_day = ?",
-                               (service.code, day)).fetchone()
-            if row is not None and row[0] >= service.daily_cap:
-                return "daily_cap_reached"
-        return None
-
-    @staticmethod
-    def _event_from_row(row) -> dict:
-        return {"seq": row["seq"], "id": row["id"], "type": row["type"], "at": row["at"],
-                "data": json.loads(row["data"])}
-
 
 def ticket_code(prefix: str, number: int) -> str:
     return f"{prefix}-{number:03d}"
 
-
-def _eta(ahead: int, step_seconds: float | None) -> int | None:
-    if step_seconds is None:
-        return None
-    return math.ceil(ahead * step_seconds / 60)
 
 
 def _check_text(field: str, value, limit: int):

@@ -76,12 +76,12 @@ def release_interrupted(store) -> int:
         return tx.execute("UPDATE print_jobs SET status = 'queued' WHERE status = 'printing'").rowcount
 
 
-def queue_reprint(store, ticket_id: str, printer_type: str) -> int:
+def queue_reprint(store, ticket_id: str, printer_type: str, audit: dict | None = None) -> int:
     """Queue one more print of a ticket (staff). Errors: unknown_ticket (404), printer_disabled,
     wrong_state (409)."""
     if printer_type == "none":
         raise conflict("printer_disabled", "Esta sede no tiene impresora configurada.")
-    with store.write() as tx:
+    with store.write(audit=audit) as tx:
         ticket = tx.one("SELECT id, code, status FROM tickets WHERE id = ?", (ticket_id,))
         if ticket is None:
             raise not_found("ticket", ticket_id)

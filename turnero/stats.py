@@ -24,7 +24,6 @@ from bisect import bisect_right
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
 
-from turnero import audit
 from turnero.errors import DomainError
 
 MAX_DAYS = 400
@@ -176,7 +175,6 @@ def _store_partials(store, days: list) -> bool:
     """Keep finished days' figures ``(day, fingerprint, partial)``, so the first report of a month
     after a restart does not recompute every day. Best effort: a report must not fail because the
     disk is full."""
-    pending = audit.take_pending()  # this write is not the action a request may be describing
     try:
         with store.write(wait=1.0) as tx:
             tx.conn.executemany(
@@ -186,8 +184,6 @@ def _store_partials(store, days: list) -> bool:
                  for day, fingerprint, partial in days])
     except sqlite3.Error:
         return False
-    finally:
-        audit.set_pending(pending)
     return True
 
 

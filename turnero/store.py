@@ -15,7 +15,7 @@ import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
-from turnero import audit
+from turnero import audit as audit_trail
 from turnero.migrations import MIGRATIONS
 
 DB_FILE = "turnero.db"
@@ -100,8 +100,11 @@ class Store:
         self._local = threading.local()
 
     @contextmanager
-    def write(self, wait: float = -1):
+    def write(self, wait: float = -1, audit: dict | None = None):
         """One atomic ``BEGIN IMMEDIATE`` transaction; listeners hear its events after commit.
+
+        ``audit``: the description of the action this transaction performs (who, what, from where);
+        its audit row is written inside the transaction, so the two commit or vanish together.
 
         ``wait``: at most this many seconds for other writers, of this process and of others (by
         default this process's writers are waited for, other processes' for the busy timeout)."""
@@ -119,9 +122,8 @@ class Store:
             tx = Transaction(conn, self.clock())
             try:
                 yield tx
-                entry = audit.take_pending()
-                if entry is not None:
-                    audit.append(tx, entry, [event["seq"] for event in tx.events])
+                if audit is not None:
+                    audit_trail.append(tx, audit, [event["seq"] for event in tx.events])
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:  # also when COMMIT itself failed (disk full): never leave it open
@@ -185,3 +187,14 @@ class Store:
             self.connect().backup(dest)
         finally:
             dest.close()
+
+
+def integrity_check(path: str | Path) -> str:
+    """SQLite's own check of a database file (a backup, a restore's candidate): "ok" or the problem."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    finally:
+        conn.close()

@@ -25,38 +25,39 @@ def require_reason(reason) -> str:
     return reason.strip()
 
 
-def assign_services(engine, counter_id: str, services: list, by: str, reason: str) -> dict:
+def assign_services(engine, counter_id: str, services: list, by: str, reason: str,
+                    audit: dict | None = None) -> dict:
     """Move the services an open (or paused) counter serves, whoever holds it.
 
     Errors: unknown_counter (404); unknown_service, missing_reason (422); counter_closed (409).
     Emits ``counter.services_changed`` with the counter, the previous services, ``by`` and ``reason``.
     """
     reason = require_reason(reason)
-    engine._counter(counter_id)
+    engine.counter_settings(counter_id)
     if not isinstance(services, list) or not services:
         raise invalid("unknown_service", "Indique al menos un servicio.")
     unknown = [code for code in services if code not in engine.settings.services]
     if unknown:
         raise invalid("unknown_service", f"Servicio desconocido: {unknown[0]!r}.")
     services = list(dict.fromkeys(services))
-    with engine.store.write() as tx:
-        state = engine._state(tx, counter_id)
+    with engine.store.write(audit=audit) as tx:
+        state = engine.counter_state(tx, counter_id)
         if state["state"] == "closed":
             # Opening a closed counter takes its configured services, so a change now would be lost.
             raise conflict("counter_closed", f"{engine.views.counter_name(counter_id)} está cerrada; "
                                              "cambie sus servicios cuando alguien la abra.")
         previous = json.loads(state["services"] or "[]")
         tx.execute("UPDATE counter_state SET services = ? WHERE counter = ?", (json.dumps(services), counter_id))
-        view = engine._counter_view(tx.conn, counter_id)
+        view = engine.counter_view(tx.conn, counter_id)
         tx.append_event("counter.services_changed",
                         {"counter": view, "previous": previous, "by": by, "reason": reason})
         return view
 
 
-def close_day(engine, by: str, reason: str) -> dict:
+def close_day(engine, by: str, reason: str, audit: dict | None = None) -> dict:
     """Close today's service day now. Errors: missing_reason (422)."""
     reason = require_reason(reason)
-    expired = engine.close_day(by=by, reason=reason)
+    expired = engine.close_day(by=by, reason=reason, audit=audit)
     return {"service_day": engine.clock.service_day(), "expired": expired}
 
 

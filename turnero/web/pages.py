@@ -10,7 +10,8 @@ from urllib.parse import urlencode, urlparse
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
-from turnero.auth import DEVICE_COOKIE, audit_action, box
+from turnero.web.auth import DEVICE_COOKIE, box, describe_request
+from turnero.web.limits import login_limit, pairing_limit
 from turnero.errors import DomainError
 from turnero.i18n import translate
 
@@ -59,7 +60,7 @@ def staff_page(*roles: str):
                 raise DomainError("forbidden", "Su rol no permite abrir esta página.", 403)
             g.principal, g.from_cookie = principal, True
             if request.method not in ("GET", "HEAD", "OPTIONS"):
-                audit_action(principal)
+                g.audit = describe_request(principal)
             return view(*args, **kwargs)
 
         return guarded
@@ -78,6 +79,7 @@ pages = Blueprint("pages", __name__)
 
 
 @pages.route("/login", methods=["GET", "POST"])
+@login_limit
 def login():
     error = None
     next_url = _safe_next(request.values.get("next"))
@@ -105,6 +107,7 @@ def logout():
 
 
 @pages.post("/pair")
+@pairing_limit
 def pair():
     """Pair this browser as a kiosk or display with a one-time code from the admin page."""
     try:
@@ -122,12 +125,6 @@ def index():
     return render_template("index.html")
 
 
-def init_app(app, limiter):
+def init_app(app):
     app.register_blueprint(pages)
-    app.view_functions["pages.login"] = limiter.limit(
-        "10/minute", methods=["POST"], key_func=lambda: f"login:{request.remote_addr}",
-        deduct_when=lambda response: response.status_code == 401)(login)
-    # 10^8 codes, 10 minutes, 10 tries a minute per address: guessing is hopeless.
-    app.view_functions["pages.pair"] = limiter.limit(
-        "10/minute", key_func=lambda: f"pair:{request.remote_addr}")(pair)
     app.jinja_env.globals["t"] = translate

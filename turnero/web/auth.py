@@ -47,13 +47,17 @@ def current_principal():
     return g.principal
 
 
-def audit_action(principal):
-    """Describe this request for the audit trail; its write transaction records it."""
+def describe_request(principal) -> dict:
+    """This request as an audit entry: the view hands it to the write that performs the action."""
     target = ",".join(str(value) for value in (request.view_args or {}).values()) or None
     device = request.headers.get("User-Agent", "")[:80]
-    audit.set_pending({"actor": principal.name, "role": principal.role,
-                       "action": f"{request.method} {request.path}", "target": target,
-                       "client": f"{request.remote_addr} {device}".strip()})
+    return audit.describe(principal.name, principal.role, f"{request.method} {request.path}", target=target,
+                          client=f"{request.remote_addr} {device}".strip())
+
+
+def action_audit() -> dict | None:
+    """The audit entry of the current unsafe request (set by the guards), for its one write."""
+    return g.get("audit")
 
 
 def requires(*roles: str):
@@ -68,7 +72,7 @@ def requires(*roles: str):
             if not principal.has(*roles):
                 raise DomainError("forbidden", "Su rol no permite esta acción.", 403)
             if request.method not in SAFE_METHODS:
-                audit_action(principal)
+                g.audit = describe_request(principal)
             if g.from_cookie and request.method not in SAFE_METHODS:
                 try:
                     validate_csrf(request.headers.get("X-CSRFToken"))

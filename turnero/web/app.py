@@ -11,15 +11,15 @@ from datetime import date
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
-from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from config import load_settings, resolve_data_dir
-from turnero import audit, pages, realtime
+from turnero.web import pages, realtime
 from turnero.accounts import Accounts
-from turnero.api import create_api
+from turnero.web.api import api
+from turnero.web.limits import limiter
 from turnero.clock import SedeClock
 from turnero.engine import Engine
 from turnero.errors import DomainError
@@ -73,16 +73,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["turnero"] = box
 
     CSRFProtect(app)
-    limiter = Limiter(key_func=lambda: request.remote_addr or "local", app=app, storage_uri="memory://",
-                      default_limits=[], headers_enabled=True)
-    api = create_api(limiter)
+    limiter.init_app(app)
     app.extensions["csrf"].exempt(api)  # the API checks CSRF itself when the credential is a cookie
     app.register_blueprint(api)
-    pages.init_app(app, limiter)
+    pages.init_app(app)
     _register_errors(app)
-    # A request that described an action but wrote nothing must not leave it to the next request
-    # served by the same thread.
-    app.teardown_request(lambda exc: audit.set_pending(None))
     _register_health(app, box)
     app.after_request(_security_headers)
 

@@ -21,7 +21,7 @@ import threading
 from flask import request, session
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
-from turnero.auth import DEVICE_COOKIE
+from turnero.web.auth import DEVICE_COOKIE
 from turnero.views import without_personal_data
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,185 @@
+"""Reading the queue: tickets, the waiting order, services, counters, the board and the events.
+
+Read-only queries over the store, shared by the engine (which also writes) and by whoever only
+looks (the supervisor's view, the voice, the printers). Payloads are shaped by :mod:`turnero.views`.
+"""
+from __future__ import annotations
+
+import json
+
+from turnero import eta, ordering
+from turnero.clock import SedeClock
+from turnero.errors import invalid, not_found
+from turnero.store import Store
+from turnero.views import Views
+
+ORDER_COLUMNS = "id, service, priority, appointment_at, queued_at, number"
+
+
+class QueueQueries:
+    def __init__(self, store: Store, settings, clock: SedeClock | None = None):
+        self.store = store
+        self.settings = settings
+        self.clock = clock or SedeClock(settings.timezone)
+        store.clock = self.clock
+        self.views = Views(settings, self.clock)
+
+    def get_ticket(self, ticket_id: str) -> dict:
+        row = self.store.read_one("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+        if row is None:
+            raise not_found("ticket", ticket_id)
+        return self.ticket_view(self.store.connect(), row)
+
+    def ticket_history(self, ticket_id: str) -> list[dict]:
+        """Events that touched the ticket, oldest first (transfers touch both tickets)."""
+        ticket = self.store.read_one("SELECT issued_at FROM tickets WHERE id = ?", (ticket_id,))
+        if ticket is None:
+            return []
+        # Only events since the ticket was issued (a minute's slack for a clock step): the index
+        # on time keeps this a day's read however many months of events the box holds.
+        rows = self.store.read(
+            "SELECT e.* FROM events e INDEXED BY events_by_time WHERE e.at >= ? AND e.type LIKE 'ticket.%' AND ("
+            "json_extract(e.data, '$.ticket.id') = ? OR json_extract(e.data, '$.from.id') = ?) ORDER BY e.seq",
+            (ticket["issued_at"] - 60, ticket_id, ticket_id))
+        return [self.views.event(event_from_row(row)) for row in rows]
+
+    def public_ticket(self, public_id: str) -> dict:
+        """The person's current ticket for a public id (after a transfer: the newest one)."""
+        row = self.store.read_one(
+            "SELECT * FROM tickets WHERE public_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1", (public_id,))
+        if row is None:
+            raise not_found("ticket", public_id)
+        return self.views.public_ticket(self.ticket_view(self.store.connect(), row))
+
+    def queue(self, service: str | None = None) -> list[dict]:
+        """Waiting tickets in call order, for one service or all of them."""
+        if service is not None and service not in self.settings.services:
+            raise invalid("unknown_service", f"Servicio desconocido: {service!r}.")
+        codes = [service] if service else list(self.settings.services)
+        conn = self.store.connect()
+        out = []
+        for code in codes:
+            ordered = self.ordered_waiting(conn, code, self.clock(), "*")
+            eta_step = eta.step_seconds(conn, self.settings, code)
+            for index, row in enumerate(ordered):
+                out.append(self.views.ticket(row, index + 1, eta.minutes(index, eta_step)))
+        if service is None:
+            out.sort(key=lambda ticket: (ticket["position"], ticket["issued_at"]))
+        return out
+
+    def services_overview(self) -> list[dict]:
+        conn = self.store.connect()
+        now = self.clock()
+        day = self.clock.service_day(now)
+        out = []
+        for service in self.settings.services.values():
+            waiting = conn.execute("SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ?",
+                                   (service.code,)).fetchone()[0]
+            step = eta.step_seconds(conn, self.settings, service.code)
+            closed_reason = self.closed_reason(conn, service, now, day)
+            out.append({
+                "code": service.code, "prefix": service.prefix, "names": service.names,
+                "descriptions": service.descriptions, "icon": service.icon, "discreet": service.discreet,
+                "label": self.views.service_label(service.code),
+                "neutral_label": service.neutral_label if service.discreet else None,
+                "appointments": service.appointments, "target_wait_minutes": service.target_wait_minutes,
+                "daily_cap": service.daily_cap or None, "waiting": waiting,
+                "eta_minutes": eta.minutes(waiting, step), "open": closed_reason is None,
+                "closed_reason": closed_reason,
+            })
+        return out
+
+    def counters(self) -> list[dict]:
+        conn = self.store.connect()
+        return [self.counter_view(conn, counter_id) for counter_id in self.settings.counters]
+
+    def counter(self, counter_id: str) -> dict:
+        self.counter_settings(counter_id)
+        return self.counter_view(self.store.connect(), counter_id)
+
+    def board(self, limit: int | None = None, services=None) -> list[dict]:
+        """The last calls and recalls, newest first; each its own entry."""
+        limit = limit or self.settings.sede["board_size"]
+        calls = []
+        sql = "SELECT * FROM events WHERE type IN ('ticket.called', 'ticket.recalled') ORDER BY seq DESC LIMIT ?"
+        batch = limit if not services else limit * 20
+        for row in self.store.read(sql, (batch,)):
+            entry = self.board_entry(event_from_row(row))
+            if services and entry["service"] not in services:
+                continue
+            calls.append(entry)
+            if len(calls) >= limit:
+                break
+        return calls
+
+    def board_entry(self, event: dict) -> dict:
+        ticket = event["data"]["ticket"]
+        return {
+            "seq": event["seq"], "code": ticket["code"], "counter": ticket["counter"],
+            "counter_name": ticket["counter_name"], "service": ticket["service"],
+            "service_label": ticket["service_label"], "priority": ticket["priority"],
+            "called_at": self.clock.rfc3339(event["at"]), "recall": event["type"] == "ticket.recalled",
+        }
+
+    def events_after(self, after: int, limit: int = 500) -> list[dict]:
+        rows = self.store.read("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [event_from_row(row) for row in rows]
+
+    def last_seq(self) -> int:
+        return self.store.read_one("SELECT COALESCE(MAX(seq), 0) FROM events")[0]
+
+    def appointments_for_document(self, number: str) -> list[dict]:
+        """Today's booked appointments without a ticket for a document number (kiosk check-in)."""
+        start, end = self.clock.day_bounds(self.clock.local().date())
+        rows = self.store.read("SELECT * FROM appointments WHERE document_number = ? AND status = 'booked' "
+                               "AND ticket_id IS NULL AND starts_at >= ? AND starts_at < ? ORDER BY starts_at",
+                               (number.strip().upper(), start, end))
+        return [{"id": row["id"], "service": row["service"], "starts_at": self.clock.rfc3339(row["starts_at"]),
+                 "service_label": self.views.service_label(row["service"])} for row in rows]
+
+    def counter_settings(self, counter_id):
+        counter = self.settings.counters.get(counter_id)
+        if counter is None:
+            raise not_found("counter", counter_id)
+        return counter
+
+    def counter_brief(self, counter_id):
+        counter = self.settings.counters[counter_id]
+        return {"id": counter.id, "name": counter.name, "spoken_name": counter.spoken_name}
+
+    def counter_view(self, conn, counter_id):
+        state = conn.execute("SELECT * FROM counter_state WHERE counter = ?", (counter_id,)).fetchone()
+        held = conn.execute("SELECT * FROM tickets WHERE counter = ? AND status IN ('called', 'serving')",
+                            (counter_id,)).fetchone()
+        ticket = self.ticket_view(conn, held) if held is not None else None
+        return self.views.counter(self.settings.counters[counter_id], state, ticket)
+
+    def ticket_view(self, conn, row) -> dict:
+        if row["status"] != "waiting":
+            return self.views.ticket(row)
+        place = ordering.position(conn, row, self.settings.services[row["service"]], self.clock())
+        step = eta.step_seconds(conn, self.settings, row["service"])
+        return self.views.ticket(row, place, eta.minutes(place - 1, step))
+
+    def ordered_waiting(self, conn, service, now, columns=ORDER_COLUMNS):
+        # Only the ordering columns by default: positions are computed on every transition.
+        rows = conn.execute(f"SELECT {columns} FROM tickets WHERE status = 'waiting' AND service = ?",
+                            (service,)).fetchall()
+        return ordering.queue_order(rows, self.settings.services, now)
+
+    def closed_reason(self, conn, service, now, day) -> str | None:
+        if service.hours:
+            local = self.clock.local(now).strftime("%H:%M")
+            if not service.hours[0] <= local < service.hours[1]:
+                return "closed"
+        if service.daily_cap:
+            row = conn.execute("SELECT last_number FROM day_numbers WHERE service = ? AND service_day = ?",
+                               (service.code, day)).fetchone()
+            if row is not None and row[0] >= service.daily_cap:
+                return "daily_cap_reached"
+        return None
+
+
+def event_from_row(row) -> dict:
+    return {"seq": row["seq"], "id": row["id"], "type": row["type"], "at": row["at"],
+            "data": json.loads(row["data"])}
