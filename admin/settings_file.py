@@ -23,17 +23,11 @@ def read_settings_text(data_dir: Path) -> str:
     return (Path(data_dir) / SETTINGS_FILE).read_text(encoding="utf-8")
 
 
-def still_in_use(store, settings) -> tuple[list, list]:
+def still_in_use(engine, settings) -> tuple[list, list]:
     """Services and counters the new settings drop while the box still uses them: a service with
     open tickets, a counter that is open or holds a ticket. They must be emptied first."""
-    services = sorted({row[0] for row in store.read(
-        "SELECT DISTINCT service FROM tickets WHERE status IN ('waiting', 'called', 'serving')")}
-        - set(settings.services))
-    counters = sorted(({row[0] for row in store.read("SELECT counter FROM counter_state WHERE state != 'closed'")}
-                       | {row[0] for row in store.read("SELECT DISTINCT counter FROM tickets WHERE status IN"
-                                                       " ('called', 'serving') AND counter IS NOT NULL")})
-                      - set(settings.counters))
-    return services, counters
+    services, counters = engine.in_use()
+    return sorted(services - set(settings.services)), sorted(counters - set(settings.counters))
 
 
 def stage_settings_text(data_dir: Path, text: str):

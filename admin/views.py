@@ -63,7 +63,7 @@ def save_settings():
     except ConfigError as exc:
         flash(t("admin.settings_rejected", problem=str(exc)), "error")
         return redirect(url_for("admin.overview") + "#configuracion")
-    services, counters = still_in_use(the_box.store, settings)
+    services, counters = still_in_use(the_box.engine, settings)
     if services or counters:
         staged.unlink(missing_ok=True)
         flash(t("admin.settings_in_use", services=", ".join(services) or "—", counters=", ".join(counters) or "—"),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config import load_settings  # noqa: E402
-from counter.sample import generate_month  # noqa: E402
+from turnero.sample_month import generate_month  # noqa: E402
 from tests.conftest import LIMA, FakeClock, write_sede  # noqa: E402
 from turnero.clock import SedeClock  # noqa: E402
 from turnero.engine import Engine  # noqa: E402

@@ -29,7 +29,7 @@ def _database(args) -> Database:
 
 def cmd_run(args):
     from central import create_app
-    from turnero.web.server import _Gunicorn
+    from turnero.web.server import GunicornApp
 
     db = _database(args)  # the schema is made once here, not by each worker
     url = db.url
@@ -37,7 +37,7 @@ def cmd_run(args):
     scheme = "https" if args.certfile else "http"
     print(f"turnero-central: serving on {scheme}://{args.host}:{args.port} ({db!r})", flush=True)
     tls = {"certfile": args.certfile, "keyfile": args.keyfile} if args.certfile else {}
-    _Gunicorn(lambda: create_app(url, create_schema=False), {**tls,
+    GunicornApp(lambda: create_app(url, create_schema=False), {**tls,
         "bind": f"{args.host}:{args.port}", "workers": args.workers, "worker_class": "gthread",
         "threads": args.threads, "timeout": 60, "graceful_timeout": 10, "keepalive": 30, "loglevel": "info",
         "accesslog": None, "errorlog": "-", "proc_name": "turnero-central", "control_socket_disable": True,

@@ -164,6 +164,10 @@ class Database:
         rows = self.all(statement, params)
         return rows[0] if rows else None
 
+    def ping(self):
+        """Raise when the database cannot answer (the central's /healthz)."""
+        self.one("SELECT 1")
+
     def create_schema(self):
         with self.transaction() as tx:
             for statement in SCHEMA:

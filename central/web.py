@@ -40,7 +40,7 @@ def kpis_json(code):
 
 @bp.get("/healthz")
 def healthz():
-    _db().one("SELECT 1")
+    _db().ping()
     return jsonify({"status": "ok"})
 
 

@@ -26,8 +26,5 @@ def reprint(ticket_id):
 @api.get("/printer")
 @requires("staff")
 def printer_status():
-    rows = box().store.read(
-        "SELECT id FROM tickets WHERE print_status = 'failed' AND service_day = ? "
-        "AND status IN ('waiting', 'called', 'serving') ORDER BY issued_at", (box().engine.clock.service_day(),))
-    return jsonify({"printer": _worker().health(),
-                    "unprinted": [box().engine.get_ticket(row["id"]) for row in rows]})
+    ids = print_spool.unprinted_today(box().store, box().engine.clock.service_day())
+    return jsonify({"printer": _worker().health(), "unprinted": [box().engine.get_ticket(id_) for id_ in ids]})

@@ -46,7 +46,7 @@ class SettingsFollower:
 def init_app(app):
     """Register /healthz's sync entry, ``/api/v1/sync/status`` and ``/api/v1/sync/run``, and, when
     ``[sync] central_url`` is set, the worker (``app.extensions["turnero_sync"]``)."""
-    from sync.state import status
+    from turnero.sync_state import status
     from sync.worker import RetentionWorker, SyncWorker
 
     from sync.web import create_blueprint

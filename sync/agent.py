@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from sync.client import CentralClient, Retryable
-from sync.retention import purge_personal_data
-from sync.state import SyncState
+from turnero.retention import purge_personal_data
+from turnero.sync_state import SyncState
 from turnero.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class SyncAgent:
 
 
 def purge(engine, sync_settings: dict) -> dict:
-    """Run the retention purge over what the central side has acknowledged (see sync.retention).
+    """Run the retention purge over what the central side has acknowledged (see turnero.retention).
     A box with no central side keeps personal data only for the retention too: every event counts
     as delivered (there is nobody to deliver it to)."""
     state = SyncState(engine.store)

@@ -7,7 +7,7 @@ import sys
 from config import load_settings, resolve_data_dir
 from sync.agent import SyncAgent, purge
 from sync.client import Rejected, SyncError
-from sync.state import SyncState, settings_fingerprint, status
+from turnero.sync_state import SyncState, settings_fingerprint, status
 from turnero.engine import Engine
 from turnero.store import Store
 

@@ -15,7 +15,7 @@ import time
 from sync.agent import SyncAgent, purge
 from sync.backoff import Backoff
 from sync.client import Rejected, Retryable
-from sync.state import SyncState, settings_fingerprint
+from turnero.sync_state import SyncState, settings_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 
 from config import load_settings
-from counter.sample import generate_month
+from turnero.sample_month import generate_month
 from tests.conftest import LIMA, FakeClock, write_sede
 from turnero.clock import SedeClock
 from turnero.engine import Engine

@@ -17,7 +17,7 @@ from central.testing import CentralServer, FaultProxy
 from config import load_settings
 from sync import SettingsFollower
 from sync.agent import SyncAgent, purge
-from sync.state import SyncState, status
+from turnero.sync_state import SyncState, status
 from sync.worker import SyncWorker
 from turnero.clock import SedeClock
 from turnero.engine import Engine

@@ -101,6 +101,13 @@ def queue_reprint(store, ticket_id: str, printer_type: str, audit: dict | None =
         return cursor.lastrowid
 
 
+def unprinted_today(store, service_day: str) -> list[str]:
+    """Ids of today's active tickets whose slip failed to print, oldest first (for a reprint)."""
+    rows = store.read("SELECT id FROM tickets WHERE print_status = 'failed' AND service_day = ? "
+                      "AND status IN ('waiting', 'called', 'serving') ORDER BY issued_at", (service_day,))
+    return [row["id"] for row in rows]
+
+
 def pending_count(store) -> int:
     return store.read_one("SELECT COUNT(*) FROM print_jobs WHERE status IN ('queued', 'printing')")[0]
 

@@ -89,6 +89,15 @@ class QueueQueries:
             })
         return out
 
+    def in_use(self) -> tuple[set, set]:
+        """(services with open tickets, counters open or holding a ticket): what settings may not drop."""
+        services = {row[0] for row in self.store.read(
+            "SELECT DISTINCT service FROM tickets WHERE status IN ('waiting', 'called', 'serving')")}
+        counters = {row[0] for row in self.store.read("SELECT counter FROM counter_state WHERE state != 'closed'")} \
+            | {row[0] for row in self.store.read("SELECT DISTINCT counter FROM tickets WHERE status IN"
+                                                 " ('called', 'serving') AND counter IS NOT NULL")}
+        return services, counters
+
     def counters(self) -> list[dict]:
         conn = self.store.connect()
         return [self.counter_view(conn, counter_id) for counter_id in self.settings.counters]

@@ -14,7 +14,9 @@ THREADS = 256
 _master_pid: int | None = None  # set in the worker: the Gunicorn master that can reload it
 
 
-class _Gunicorn(BaseApplication):
+class GunicornApp(BaseApplication):
+    """Gunicorn run from Python with our options (the central receiver uses it too)."""
+
     def __init__(self, app_factory, options: dict):
         self.app_factory = app_factory
         self.options = options
@@ -32,7 +34,7 @@ class _Gunicorn(BaseApplication):
 
 def serve(app_factory, host: str, port: int, log_level: str = "info") -> None:
     """Run until stopped. ``app_factory`` is called in the worker (threads and sockets start there)."""
-    _Gunicorn(app_factory, {
+    GunicornApp(app_factory, {
         "bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread", "threads": THREADS,
         "timeout": 0,  # WebSocket connections are long-lived; liveness is Socket.IO's ping
         "graceful_timeout": 5, "keepalive": 30, "loglevel": log_level, "accesslog": None,
