@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 
 from admin.settings_file import (commit_settings_text, digest, read_settings_text, stage_settings_text,
                                  still_in_use)
-from config import ConfigError, load_settings
+from config import ConfigError, box_only_changes, load_settings
 from turnero import audit
 from turnero.errors import DomainError
 from turnero.i18n import translate as t
@@ -31,6 +31,11 @@ def _outcome(action, success: str):
 @admin.get("/admin")
 @staff_page("admin")
 def overview():
+    return _overview()
+
+
+def _overview(settings_text: str | None = None, settings_error: str | None = None, status: int = 200):
+    """The admin page; a refused settings save shows it again with the edit kept and the reason."""
     the_box = box()
     try:
         load_settings(the_box.data_dir)
@@ -45,7 +50,8 @@ def overview():
         pairing=request.args.get("pairing"), pairing_name=request.args.get("name"),
         audit_intact=intact, audit_count=audited, audit_detail=detail,
         audit_rows=audit.entries(the_box.store, 20), tests=current_app.extensions.get("turnero.device_tests", {}),
-        settings_text=read_settings_text(the_box.data_dir), can_reload=server.can_reload())
+        settings_text=read_settings_text(the_box.data_dir) if settings_text is None else settings_text,
+        settings_error=settings_error, can_reload=server.can_reload()), status
 
 
 @admin.post("/admin/settings")
@@ -58,17 +64,19 @@ def save_settings():
     if text == before:
         flash(t("admin.settings_unchanged"), "ok")
         return redirect(url_for("admin.overview") + "#configuracion")
+    box_only = box_only_changes(before, text)
+    if box_only:
+        # SPEC.md: 422 setting_not_editable_here. Nothing is written and nothing is recorded.
+        return _overview(text, t("admin.setting_not_editable_here", keys=", ".join(box_only)), 422)
     try:
         staged, settings = stage_settings_text(the_box.data_dir, text)
     except ConfigError as exc:
-        flash(t("admin.settings_rejected", problem=str(exc)), "error")
-        return redirect(url_for("admin.overview") + "#configuracion")
+        return _overview(text, t("admin.settings_rejected", problem=str(exc)), 422)
     services, counters = still_in_use(the_box.engine, settings)
     if services or counters:
         staged.unlink(missing_ok=True)
-        flash(t("admin.settings_in_use", services=", ".join(services) or "—", counters=", ".join(counters) or "—"),
-              "error")
-        return redirect(url_for("admin.overview") + "#configuracion")
+        return _overview(text, t("admin.settings_in_use", services=", ".join(services) or "—",
+                                 counters=", ".join(counters) or "—"), 409)
     try:
         audit.record(the_box.store, {**action_audit(), "target": "sede.toml",
                                      "details": {"before_sha256": digest(before),

@@ -98,6 +98,26 @@ def parse_text(text: str, path: str | os.PathLike, env: dict | None = None) -> S
     return parse_settings(raw, Path(path), os.environ if env is None else env)
 
 
+def box_only_changes(before_text: str, after_text: str) -> list[str]:
+    """The box-only settings (a command, an executable or a file path) that ``after_text`` sets
+    differently from ``before_text``, as ``table.key``. A file that does not parse counts as empty."""
+    def tables(text):
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return {}
+
+    before, after = tables(before_text), tables(after_text)
+    changed = []
+    for table, keys in TABLES.items():
+        old, new = before.get(table, {}), after.get(table, {})
+        old, new = (old if isinstance(old, dict) else {}), (new if isinstance(new, dict) else {})
+        for name, key in keys.items():
+            if key.box_only and old.get(name, key.default) != new.get(name, key.default):
+                changed.append(f"{table}.{name}")
+    return changed
+
+
 def parse_settings(raw: dict, path: Path, env: dict) -> Settings:
     where = str(path)
     unknown = set(raw) - set(TABLES) - {"services", "counters"}

@@ -16,6 +16,9 @@ class Key:
     kind: type | tuple
     default: Any = REQUIRED
     rule: Callable[[Any], str | None] | None = None  # returns a problem or None
+    # Names a command, an executable or a file path: changed only in the file on the box (or by
+    # root's CLI), never from the web, which must not be a way to run or overwrite anything.
+    box_only: bool = False
 
     def check(self, value, where: str, given: bool):
         from config import ConfigError
@@ -101,12 +104,12 @@ TABLES = {
         "timeout_seconds": Key((int, float), 3, _range(0.1, 60)),
         "usb_vendor_id": Key(int, 0),
         "usb_product_id": Key(int, 0),
-        "serial_device": Key(str, "/dev/ttyUSB0"),
+        "serial_device": Key(str, "/dev/ttyUSB0", box_only=True),
         "serial_baudrate": Key(int, 19200),
         "cups_printer": Key(str, ""),
-        "file_path": Key(str, ""),
+        "file_path": Key(str, "", box_only=True),
         "cut": Key(bool, True),
-        "logo": Key(str, ""),
+        "logo": Key(str, "", box_only=True),
     },
     "voice": {
         "enabled": Key(bool, True),
@@ -116,14 +119,14 @@ TABLES = {
         "repeat": Key(int, 1, _range(1, 5)),
         "rate": Key(int, 150, _range(60, 400)),
         "timeout_seconds": Key((int, float), 10, _range(1, 120)),
-        "pack_dir": Key(str, ""),
+        "pack_dir": Key(str, "", box_only=True),
         "play_on_box": Key(bool, False),
         # Languages announced, in order; empty = Spanish, plus Quechua when the sede lists "qu".
         "languages": Key(list, []),
         # Synthesize the phrases of waiting tickets ahead of their call (lower call-to-voice latency).
         "precompute": Key(bool, True),
         # Advanced: another synthesis worker speaking the same JSON-lines protocol (empty = pyttsx3).
-        "worker_command": Key(str, ""),
+        "worker_command": Key(str, "", box_only=True),
     },
     "sync": {
         "central_url": Key(str, ""),

@@ -1,4 +1,5 @@
 """The admin pages: users, device pairing by one-time code, revocation, audit view; roles and CSRF."""
+import html
 import re
 
 import pytest
@@ -282,3 +283,38 @@ code = "CNX"''').replace('services = ["ORI", "CON"]', 'services = ["ORI"]')
     engine.close_counter("c1", "ana")
     page = _settings_form(client, token, without_con, follow_redirects=True).get_data(as_text=True)
     assert "se aplicará al reiniciar" in page  # once nothing uses them, they can go
+
+
+def test_settings_that_name_a_command_or_a_file_are_refused_from_the_web(app, admin_client, data_dir, tmp_path):
+    client, token = admin_client
+    original = (data_dir / "sede.toml").read_text(encoding="utf-8")
+    marker, victim = tmp_path / "ran", tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    audited_before = len(app.extensions["turnero"].store.read("SELECT id FROM audit_log"))
+    attempts = {
+        "voice.worker_command": original + f'\n[voice]\nworker_command = "touch {marker}"\n',
+        "printer.file_path": original.replace('type = "none"', f'type = "file"\nfile_path = "{victim}"'),
+        "voice.pack_dir": original + '\n[voice]\npack_dir = "/etc"\n',
+        "printer.logo": original.replace('type = "none"', 'type = "none"\nlogo = "/etc/shadow"'),
+        "printer.serial_device": original.replace('type = "none"', 'type = "serial"\nserial_device = "/dev/sda"'),
+    }
+    for key, text in attempts.items():
+        response = _settings_form(client, token, text)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, key
+        assert key in page and "solo se cambia en el archivo del equipo" in page, key
+        assert text.strip() in html.unescape(page)  # the edit is kept on the page, not thrown away
+    assert (data_dir / "sede.toml").read_text(encoding="utf-8") == original
+    assert not (data_dir / "sede.toml.new").exists()
+    assert not marker.exists() and victim.read_text() == "keep me\n"
+    assert len(app.extensions["turnero"].store.read("SELECT id FROM audit_log")) == audited_before
+
+
+def test_a_box_only_setting_written_on_the_box_survives_other_edits_from_the_web(app, admin_client, data_dir):
+    client, token = admin_client
+    on_the_box = (data_dir / "sede.toml").read_text(encoding="utf-8") + '\n[voice]\nworker_command = ""\npack_dir = ""\n'
+    (data_dir / "sede.toml").write_text(on_the_box, encoding="utf-8")
+    edited = on_the_box.replace('name = "Sede de prueba"', 'name = "Sede de prueba 2"')
+    response = _settings_form(client, token, edited, follow_redirects=True)
+    assert response.status_code == 200 and "se aplicará al reiniciar" in response.get_data(as_text=True)
+    assert (data_dir / "sede.toml").read_text(encoding="utf-8") == edited
