@@ -4,20 +4,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import shutil
 import sqlite3
 import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 
-from config import SETTINGS_FILE, ConfigError, load_settings, resolve_data_dir
-from turnero import audit
+from config import ConfigError, load_settings, resolve_data_dir
+from turnero import audit, backup
 from turnero.accounts import Accounts
 from turnero.engine import Engine
 from turnero.errors import DomainError
-from turnero.store import DB_FILE, Store, integrity_check
+from turnero.store import Store
 
 
 class CommandError(Exception):
@@ -97,67 +94,16 @@ def cmd_close_day(args):
 
 def cmd_backup(args):
     data_dir, _, store = _open(args)
-    target = Path(args.path).resolve()
-    if target.exists() and not args.force:
-        raise CommandError(f"{target} already exists (use --force to overwrite)")
-    with tempfile.TemporaryDirectory() as scratch:
-        snapshot = Path(scratch) / DB_FILE
-        store.backup_to(snapshot)
-        check = integrity_check(snapshot)
-        if check != "ok":
-            raise CommandError(f"the snapshot failed its integrity check: {check}")
-        partial = target.with_name(target.name + ".partial")
-        with tarfile.open(partial, "w:gz") as archive:
-            archive.add(snapshot, arcname=DB_FILE)
-            for name in (SETTINGS_FILE, "secret_key"):
-                if (data_dir / name).exists():
-                    archive.add(data_dir / name, arcname=name)
-        os.replace(partial, target)
-    audit.record(store, {**args.audit, "target": str(target)})
+    target = backup.write_backup(store, data_dir, Path(args.path), force=args.force, keep_days=args.keep_days,
+                                 entry=args.audit)
     print(f"backup written to {target}")
 
 
 def cmd_restore(args):
     """Put a backup archive back into the data directory (the server must be stopped)."""
     data_dir = resolve_data_dir(args.data_dir)
-    source = Path(args.path)
-    if not source.is_file():
-        raise CommandError(f"{source}: no such backup file")
-    current = data_dir / DB_FILE
-    if current.exists() and not args.force:
-        raise CommandError(f"{current} exists; stop the server and add --force to replace it "
-                           "(the current files are kept beside it)")
-    with tempfile.TemporaryDirectory() as scratch:
-        try:
-            with tarfile.open(source) as archive:
-                names = set(archive.getnames())
-                if DB_FILE not in names:
-                    raise CommandError(f"{source}: not a Turnero backup (no {DB_FILE} inside)")
-                archive.extractall(scratch, members=[m for m in archive.getmembers()
-                                                     if m.name in (DB_FILE, SETTINGS_FILE, "secret_key")],
-                                   filter="data")
-        except (tarfile.TarError, EOFError) as exc:
-            raise CommandError(f"{source}: unreadable archive ({exc})") from None
-        check = integrity_check(Path(scratch) / DB_FILE)
-        if check != "ok":
-            raise CommandError(f"{source}: the database in the backup is damaged ({check}); nothing was changed")
-        data_dir.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for name in (DB_FILE, SETTINGS_FILE, "secret_key"):
-            if not (Path(scratch) / name).exists():
-                continue
-            if (data_dir / name).exists():
-                os.replace(data_dir / name, data_dir / f"{name}.before-restore-{stamp}")
-            shutil.copy2(Path(scratch) / name, data_dir / name)
-        for suffix in ("-wal", "-shm"):  # they belong to the replaced database
-            stale = data_dir / (DB_FILE + suffix)
-            if stale.exists():
-                os.replace(stale, data_dir / f"{DB_FILE}{suffix}.before-restore-{stamp}")
-    load_settings(data_dir)
-    store = Store.in_data_dir(data_dir)  # applies any newer migrations
-    audit.record(store, {**args.audit, "target": str(source)})
-    store.close()
-    print(f"restored {source} into {data_dir}")
+    backup.restore(data_dir, Path(args.path), force=args.force, entry=args.audit)
+    print(f"restored {args.path} into {data_dir}")
 
 
 def cmd_i18n_check(args):
@@ -239,9 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     device_revoke = add("revoke", cmd_device_revoke, "revoke a device's token", device)
     device_revoke.add_argument("name")
 
-    backup = add("backup", cmd_backup, "write a consistent backup (database and settings) to PATH (.tar.gz)")
-    backup.add_argument("path")
-    backup.add_argument("--force", action="store_true", help="overwrite PATH")
+    backup_cmd = add("backup", cmd_backup, "write a consistent backup (database and settings) to PATH (.tar.gz)")
+    backup_cmd.add_argument("path")
+    backup_cmd.add_argument("--force", action="store_true", help="overwrite PATH")
+    backup_cmd.add_argument("--keep-days", type=int, default=None, metavar="N",
+                            help="first delete turnero-*.tar.gz archives in PATH's folder older than N days")
     restore = add("restore", cmd_restore, "restore a backup archive into the data directory (server stopped)")
     restore.add_argument("path")
     restore.add_argument("--force", action="store_true", help="replace the current database (kept beside it)")
@@ -273,7 +221,7 @@ def main(argv=None) -> int:
     try:
         result = args.func(args)
         return result if isinstance(result, int) else 0
-    except (ConfigError, CommandError) as exc:
+    except (ConfigError, CommandError, backup.BackupError) as exc:
         print(f"turnero: {exc}", file=sys.stderr)
     except DomainError as exc:
         print(f"turnero: {exc.message} ({exc.code})", file=sys.stderr)

@@ -7,6 +7,7 @@ Only this module opens the database. Every write goes through :meth:`Store.write
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -146,8 +147,11 @@ class Store:
         self._listeners.append(listener)
 
     def migrate(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
+        new = not self.path.exists()
         conn = self.connect()
+        if new:
+            os.chmod(self.path, 0o600)  # names and documents: the service user's alone
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -176,6 +180,12 @@ class Store:
             tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
 
+    def size_bytes(self) -> int:
+        """The database's size without its free pages (what a backup copies)."""
+        pages, free, size = (self.read_one(f"PRAGMA {name}")[0] for name in ("page_count", "freelist_count",
+                                                                              "page_size"))
+        return (pages - free) * size
+
     def get_kv(self, key: str, default=None):
         row = self.read_one("SELECT value FROM kv WHERE key = ?", (key,))
         return row[0] if row else default
@@ -198,3 +208,11 @@ def integrity_check(path: str | Path) -> str:
         return str(exc)
     finally:
         conn.close()
+
+
+def make_private_dir(path: str | Path) -> None:
+    """Create ``path`` (0700) if needed: a data directory holds personal data and the session secret."""
+    path = Path(path)
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from config import load_settings, resolve_data_dir
 from turnero.web import pages, realtime
 from turnero.accounts import Accounts
+from turnero.backup import hold_server_lock
 from turnero.web.api import api
 from turnero.web.limits import limiter
 from turnero.clock import SedeClock
@@ -43,23 +44,27 @@ class Box:
     # name -> callable returning a dict for /healthz ("printer", "voice", "sync")
     health: dict = field(default_factory=dict)
     workers: list = field(default_factory=list)
+    server_lock: object = None  # the open file holding the data directory's lock (shared)
 
     def stop(self):
         for worker in self.workers:
             worker.stop()
         if self.pump is not None:
             self.pump.stop()
+        if self.server_lock is not None:
+            self.server_lock.close()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     test_config = test_config or {}
     data_dir = resolve_data_dir(test_config.get("DATA_DIR"))
     settings = load_settings(data_dir, test_config.get("ENV"))
+    server_lock = hold_server_lock(data_dir)  # a restore refuses while any server holds it
     clock = SedeClock(settings.timezone, test_config.get("NOW") or __import__("time").time)
     store = Store.in_data_dir(data_dir, clock)
     engine = Engine(store, settings, clock)
     box = Box(data_dir=data_dir, settings=settings, store=store, engine=engine,
-              accounts=Accounts(store, settings.sede["session_hours"]))
+              accounts=Accounts(store, settings.sede["session_hours"]), server_lock=server_lock)
 
     app = Flask(__name__)
     app.config.update(
