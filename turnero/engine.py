@@ -143,18 +143,19 @@ class Engine(QueueQueries):
                 raise conflict("service_not_served", "Esta ventanilla no atiende ese servicio.")
             return self._call(tx, row, counter_id, staff)
 
-    def recall(self, counter_id: str, staff: str, audit: dict | None = None) -> dict:
-        """Announce the counter's called ticket again. Errors: nothing_to_recall (409)."""
+    def recall(self, counter_id: str, staff: str, audit: dict | None = None, supervisor: bool = False) -> dict:
+        """Announce the counter's called ticket again. Errors: nothing_to_recall, ticket_taken (409)."""
         self.counter_settings(counter_id)
         with self.store.write(audit=audit) as tx:
             row = tx.one("SELECT * FROM tickets WHERE counter = ? AND status IN ('called', 'serving')",
                          (counter_id,))
             if row is None or row["status"] != "called":
                 raise conflict("nothing_to_recall", "Esta ventanilla no tiene un turno llamado.")
+            self._check_holder(row, staff, supervisor)
             tx.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", (row["id"],))
             ticket = self.ticket_view(tx.conn, self._row(tx, row["id"]))
             tx.append_event("ticket.recalled", {"ticket": ticket, "counter": self.counter_brief(counter_id),
-                                                "recall": True})
+                                                "recall": True, **self._override(row, staff)})
             return ticket
 
     def _call(self, tx, row, counter_id: str, staff: str) -> dict:
@@ -174,54 +175,57 @@ class Engine(QueueQueries):
 
     # ----------------------------------------------------------------- serving
 
-    def start(self, ticket_id: str, staff: str, audit: dict | None = None) -> dict:
-        """called -> serving. Errors: unknown_ticket (404), wrong_state (409)."""
+    def start(self, ticket_id: str, staff: str, audit: dict | None = None, supervisor: bool = False) -> dict:
+        """called -> serving. Errors: unknown_ticket (404), wrong_state, ticket_taken (409)."""
         with self.store.write(audit=audit) as tx:
-            self._ticket_for(tx, ticket_id, "start")
+            row = self._ticket_for(tx, ticket_id, "start", staff, supervisor)
             tx.execute("UPDATE tickets SET status = 'serving', started_at = ?, staff = COALESCE(staff, ?) "
                        "WHERE id = ?", (tx.now, staff, ticket_id))
-            return self._emit_ticket(tx, ticket_id, "ticket.started")
+            return self._emit_ticket(tx, ticket_id, "ticket.started", **self._override(row, staff))
 
     def finish(self, ticket_id: str, staff: str, outcome: str, result: str | None = None,
-               case_ref: str | None = None, notes: str | None = None, audit: dict | None = None) -> dict:
-        """serving -> done, with an attention record.
+               case_ref: str | None = None, notes: str | None = None, audit: dict | None = None,
+               supervisor: bool = False) -> dict:
+        """serving -> done, with an attention record naming who finished it.
 
-        Errors: invalid_outcome, invalid_result, invalid_field (422); wrong_state (409).
+        Errors: invalid_outcome, invalid_result, invalid_field (422); wrong_state, ticket_taken (409).
         """
         if outcome not in OUTCOMES:
             raise invalid("invalid_outcome", f"Resultado desconocido: {outcome!r}. Use {', '.join(OUTCOMES)}.")
         _check_text("case_ref", case_ref, MAX_SHORT)
         _check_text("notes", notes, MAX_NOTE)
         with self.store.write(audit=audit) as tx:
-            row = self._ticket_for(tx, ticket_id, "finish")
+            row = self._ticket_for(tx, ticket_id, "finish", staff, supervisor)
             catalog = self.settings.services[row["service"]].result_codes
             if result is not None and catalog and result not in catalog:
                 raise invalid("invalid_result", f"Código de resultado desconocido para {row['service']}: {result!r}.")
             _check_text("result", result, MAX_SHORT)
             tx.execute("UPDATE tickets SET status = 'done', finished_at = ? WHERE id = ?", (tx.now, ticket_id))
             attention = self._attention(tx, ticket_id, staff, outcome, result, case_ref, notes)
-            return self._emit_ticket(tx, ticket_id, "ticket.finished", attention=attention)
+            return self._emit_ticket(tx, ticket_id, "ticket.finished", attention=attention,
+                                     **self._override(row, staff))
 
-    def no_show(self, ticket_id: str, staff: str, audit: dict | None = None) -> dict:
-        """called -> no_show, with an attention record (outcome no_show)."""
+    def no_show(self, ticket_id: str, staff: str, audit: dict | None = None, supervisor: bool = False) -> dict:
+        """called -> no_show, with an attention record (outcome no_show). Errors: wrong_state, ticket_taken."""
         with self.store.write(audit=audit) as tx:
-            self._ticket_for(tx, ticket_id, "no_show")
+            row = self._ticket_for(tx, ticket_id, "no_show", staff, supervisor)
             tx.execute("UPDATE tickets SET status = 'no_show', finished_at = ? WHERE id = ?", (tx.now, ticket_id))
             attention = self._attention(tx, ticket_id, staff, "no_show")
-            return self._emit_ticket(tx, ticket_id, "ticket.no_show", attention=attention)
+            return self._emit_ticket(tx, ticket_id, "ticket.no_show", attention=attention,
+                                     **self._override(row, staff))
 
     def transfer(self, ticket_id: str, service: str, staff: str, notes: str | None = None,
-                 audit: dict | None = None) -> dict:
+                 audit: dict | None = None, supervisor: bool = False) -> dict:
         """called|serving -> transferred, plus a new waiting ticket in ``service`` (same code and
         public id, original issue time and priority). Returns the new ticket.
 
-        Errors: unknown_service, same_service (422); wrong_state (409).
+        Errors: unknown_service, same_service (422); wrong_state, ticket_taken (409).
         """
         if service not in self.settings.services:
             raise invalid("unknown_service", f"Servicio desconocido: {service!r}.")
         _check_text("notes", notes, MAX_NOTE)
         with self.store.write(audit=audit) as tx:
-            row = self._ticket_for(tx, ticket_id, "transfer")
+            row = self._ticket_for(tx, ticket_id, "transfer", staff, supervisor)
             if row["service"] == service:
                 raise invalid("same_service", "El turno ya pertenece a ese servicio.")
             was_serving = row["status"] == "serving"
@@ -239,20 +243,22 @@ class Engine(QueueQueries):
                 " FROM tickets WHERE id = ?", (new_id, service, ticket_id))
             old = self.ticket_view(tx.conn, self._row(tx, ticket_id))
             new = self.ticket_view(tx.conn, self._row(tx, new_id))
-            data = {"ticket": new, "from": old, "to": new, "by": staff, "notes": notes}
+            data = {"ticket": new, "from": old, "to": new, "by": staff, "notes": notes, **self._override(row, staff)}
             if attention is not None:
                 data["attention"] = attention
             tx.append_event("ticket.transferred", data)
             return new
 
-    def cancel(self, ticket_id: str, staff: str, reason: str | None = None, audit: dict | None = None) -> dict:
-        """waiting|called -> cancelled."""
+    def cancel(self, ticket_id: str, staff: str, reason: str | None = None, audit: dict | None = None,
+               supervisor: bool = False) -> dict:
+        """waiting|called -> cancelled. Errors: wrong_state, ticket_taken (409)."""
         _check_text("reason", reason, MAX_SHORT)
         with self.store.write(audit=audit) as tx:
-            self._ticket_for(tx, ticket_id, "cancel")
+            row = self._ticket_for(tx, ticket_id, "cancel", staff, supervisor)
             tx.execute("UPDATE tickets SET status = 'cancelled', finished_at = ?, cancel_reason = ? WHERE id = ?",
                        (tx.now, reason, ticket_id))
-            return self._emit_ticket(tx, ticket_id, "ticket.cancelled", reason=reason, by=staff)
+            return self._emit_ticket(tx, ticket_id, "ticket.cancelled", reason=reason, by=staff,
+                                     **self._override(row, staff))
 
     def requeue(self, ticket_id: str, staff: str, reason: str | None = None, audit: dict | None = None) -> dict:
         """no_show|cancelled -> waiting, at the back of its class (it re-enters the queue now)."""
@@ -264,13 +270,14 @@ class Engine(QueueQueries):
                        (tx.now, ticket_id))
             return self._emit_ticket(tx, ticket_id, "ticket.requeued", by=staff, reason=reason)
 
-    def return_to_queue(self, ticket_id: str, staff: str, audit: dict | None = None) -> dict:
-        """called -> waiting, back in its original place (``queued_at`` is kept)."""
+    def return_to_queue(self, ticket_id: str, staff: str, audit: dict | None = None,
+                        supervisor: bool = False) -> dict:
+        """called -> waiting, back in its original place (``queued_at`` is kept). Errors: ticket_taken."""
         with self.store.write(audit=audit) as tx:
-            self._ticket_for(tx, ticket_id, "return")
+            row = self._ticket_for(tx, ticket_id, "return", staff, supervisor)
             tx.execute("UPDATE tickets SET status = 'waiting', called_at = NULL, counter = NULL, staff = NULL "
                        "WHERE id = ?", (ticket_id,))
-            return self._emit_ticket(tx, ticket_id, "ticket.returned", by=staff)
+            return self._emit_ticket(tx, ticket_id, "ticket.returned", by=staff, **self._override(row, staff))
 
     def set_priority(self, ticket_id: str, priority: str | None, staff: str, audit: dict | None = None) -> dict:
         """Change the class of a waiting ticket. Errors: invalid_priority (422), wrong_state (409)."""
@@ -441,7 +448,9 @@ class Engine(QueueQueries):
     def _row(self, tx, ticket_id):
         return tx.one("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
 
-    def _ticket_for(self, tx, ticket_id, action):
+    def _ticket_for(self, tx, ticket_id, action, staff=None, supervisor=False):
+        """The ticket row, if ``action`` may be taken on it now. A called or serving ticket is
+        acted on only by the staff member who holds it, or by a supervisor (``staff`` given)."""
         row = self._row(tx, ticket_id)
         if row is None:
             raise not_found("ticket", ticket_id)
@@ -449,7 +458,24 @@ class Engine(QueueQueries):
             where = f" por {self.views.counter_name(row['counter'])}" if row["status"] in OPEN_STATES else ""
             raise conflict("wrong_state", f"El turno {row['code']} está {STATE_LABELS[row['status']]}{where}.",
                            current_status=row["status"])
+        self._check_holder(row, staff, supervisor)
         return row
+
+    def _check_holder(self, row, staff, supervisor):
+        """Errors: ticket_taken (409) when another staff member holds the ticket."""
+        if staff is None or row["status"] not in OPEN_STATES or not row["staff"] or row["staff"] == staff:
+            return
+        if not supervisor:
+            raise conflict("ticket_taken", f"El turno {row['code']} está a cargo de {row['staff']} en "
+                           f"{self.views.counter_name(row['counter'])}; solo esa persona o un supervisor "
+                           "puede atenderlo.", holder=row["staff"])
+
+    @staticmethod
+    def _override(row, staff) -> dict:
+        """What an event carries when a supervisor acts on a ticket someone else holds."""
+        if row["status"] in OPEN_STATES and row["staff"] and row["staff"] != staff:
+            return {"override": {"by": staff, "holder": row["staff"], "as": "supervisor"}}
+        return {}
 
     def _emit_ticket(self, tx, ticket_id, event_type, attention=None, **extra) -> dict:
         ticket = self.ticket_view(tx.conn, self._row(tx, ticket_id))
@@ -467,7 +493,7 @@ class Engine(QueueQueries):
             "INSERT INTO attentions (ticket_id, service, counter, staff, priority, issued_at, called_at, started_at,"
             " ended_at, wait_seconds, service_seconds, outcome, result, case_ref, notes)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (ticket_id, row["service"], row["counter"], row["staff"] or staff, row["priority"], row["issued_at"],
+            (ticket_id, row["service"], row["counter"], staff, row["priority"], row["issued_at"],
              row["called_at"], row["started_at"], tx.now, wait, served, outcome, result, case_ref, notes))
         return self.views.attention(tx.one("SELECT * FROM attentions WHERE id = ?", (cursor.lastrowid,)))
 

@@ -217,7 +217,7 @@ def call_next(counter_id):
 @api.post("/counters/<counter_id>/recall")
 @requires(*STAFF)
 def recall(counter_id):
-    return jsonify({"ticket": box().engine.recall(counter_id, _me(), audit=action_audit())})
+    return jsonify({"ticket": box().engine.recall(counter_id, _me(), audit=action_audit(), supervisor=_supervisor())})
 
 
 @api.post("/tickets/<ticket_id>/call")
@@ -233,7 +233,7 @@ def call(ticket_id):
 @api.post("/tickets/<ticket_id>/start")
 @requires(*STAFF)
 def start(ticket_id):
-    return jsonify({"ticket": box().engine.start(ticket_id, _me(), audit=action_audit())})
+    return jsonify({"ticket": box().engine.start(ticket_id, _me(), audit=action_audit(), supervisor=_supervisor())})
 
 
 @api.post("/tickets/<ticket_id>/finish")
@@ -242,13 +242,14 @@ def finish(ticket_id):
     body = json_body(required=True)
     return jsonify({"ticket": box().engine.finish(
         ticket_id, _me(), outcome=field(body, "outcome", str, required=True), result=field(body, "result", str),
-        case_ref=field(body, "case_ref", str), notes=field(body, "notes", str), audit=action_audit())})
+        case_ref=field(body, "case_ref", str), notes=field(body, "notes", str), audit=action_audit(),
+        supervisor=_supervisor())})
 
 
 @api.post("/tickets/<ticket_id>/no-show")
 @requires(*STAFF)
 def no_show(ticket_id):
-    return jsonify({"ticket": box().engine.no_show(ticket_id, _me(), audit=action_audit())})
+    return jsonify({"ticket": box().engine.no_show(ticket_id, _me(), audit=action_audit(), supervisor=_supervisor())})
 
 
 @api.post("/tickets/<ticket_id>/transfer")
@@ -257,14 +258,15 @@ def transfer(ticket_id):
     body = json_body(required=True)
     return jsonify({"ticket": box().engine.transfer(
         ticket_id, field(body, "service", str, required=True), _me(), notes=field(body, "notes", str),
-        audit=action_audit())})
+        audit=action_audit(), supervisor=_supervisor())})
 
 
 @api.post("/tickets/<ticket_id>/cancel")
 @requires(*STAFF)
 def cancel(ticket_id):
     body = json_body()
-    return jsonify({"ticket": box().engine.cancel(ticket_id, _me(), field(body, "reason", str), audit=action_audit())})
+    return jsonify({"ticket": box().engine.cancel(ticket_id, _me(), field(body, "reason", str), audit=action_audit(),
+                                                  supervisor=_supervisor())})
 
 
 @api.post("/tickets/<ticket_id>/requeue")
@@ -277,7 +279,8 @@ def requeue(ticket_id):
 @api.post("/tickets/<ticket_id>/return")
 @requires(*STAFF)
 def return_ticket(ticket_id):
-    return jsonify({"ticket": box().engine.return_to_queue(ticket_id, _me(), audit=action_audit())})
+    return jsonify({"ticket": box().engine.return_to_queue(ticket_id, _me(), audit=action_audit(),
+                                                           supervisor=_supervisor())})
 
 
 @api.post("/tickets/<ticket_id>/priority")
@@ -372,6 +375,11 @@ def openapi():
 
 def _me() -> str:
     return g.principal.name
+
+
+def _supervisor() -> bool:
+    """Supervisors may act on a ticket another staff member holds (the event records it)."""
+    return g.principal.has("supervisor")
 
 
 def _without_personal(ticket: dict) -> dict:
