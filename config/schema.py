@@ -141,6 +141,9 @@ TABLES = {
     "kiosk": {
         "inactivity_seconds": Key(int, 30, _range(5, 600)),
         "rate_per_minute": Key(int, 120, _range(1, 6000)),
+        # Appointment lookups by document number per kiosk: enough for a queue of people, far too
+        # few to test document numbers against the day's appointments.
+        "lookups_per_minute": Key(int, 10, _range(1, 600)),
         "privacy_url": Key(str, ""),
     },
     "display": {

@@ -55,8 +55,10 @@ class Accounts:
         self.store = store
         self.session_hours = session_hours
 
-    def add_user(self, username: str, role: str, password: str, audit: dict | None = None) -> None:
-        """Errors: invalid_username, invalid_role, weak_password (422); user_exists (409)."""
+    def add_user(self, username: str, role: str, password: str, audit: dict | None = None,
+                 services: list | None = None) -> None:
+        """Errors: invalid_username, invalid_role, weak_password (422), user_exists (409).
+        ``services``: the discreet services whose personal data this user may see."""
         if not re.fullmatch(r"[a-zA-Z0-9._-]{2,40}", username or ""):
             raise invalid("invalid_username", "El usuario debe tener de 2 a 40 letras, dígitos, '.', '_' o '-'.")
         if role not in STAFF_ROLES:
@@ -66,8 +68,9 @@ class Accounts:
         password_hash = _hasher.hash(password)
         try:
             with self.store.write(audit=audit) as tx:
-                tx.execute("INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                           (username, role, password_hash, tx.now))
+                tx.execute("INSERT INTO users (username, role, password_hash, created_at, services) "
+                           "VALUES (?, ?, ?, ?, ?)", (username, role, password_hash, tx.now,
+                                                      json.dumps(sorted(set(services or [])))))
         except sqlite3.IntegrityError:
             raise conflict("user_exists", f"El usuario {username!r} ya existe.") from None
 
@@ -162,8 +165,17 @@ class Accounts:
                  "revoked": row["revoked_at"] is not None}
                 for row in self.store.read("SELECT * FROM devices ORDER BY name")]
 
+    def set_services(self, username: str, services: list, audit: dict | None = None) -> None:
+        """Assign the discreet services a user attends. Errors: unknown_user (404)."""
+        with self.store.write(audit=audit) as tx:
+            changed = tx.execute("UPDATE users SET services = ? WHERE username = ?",
+                                 (json.dumps(sorted(set(services))), username)).rowcount
+            if not changed:
+                raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
+
     def users(self) -> list[dict]:
-        return [{"username": row["username"], "role": row["role"], "active": bool(row["active"])}
+        return [{"username": row["username"], "role": row["role"], "active": bool(row["active"]),
+                 "services": json.loads(row["services"])}
                 for row in self.store.read("SELECT * FROM users ORDER BY username")]
 
     def authenticate(self, token: str | None, now: float) -> Principal | None:
@@ -172,10 +184,11 @@ class Accounts:
             return None
         digest = token_hash(token)
         row = self.store.read_one(
-            "SELECT u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id "
+            "SELECT u.username, u.role, u.services FROM sessions s JOIN users u ON u.id = s.user_id "
             "WHERE s.token_hash = ? AND s.expires_at > ? AND u.active = 1", (digest, now))
         if row is not None:
-            return Principal(kind="user", name=row["username"], role=row["role"], services=[])
+            return Principal(kind="user", name=row["username"], role=row["role"],
+                             services=json.loads(row["services"]))
         row = self.store.read_one("SELECT * FROM devices WHERE token_hash = ? AND revoked_at IS NULL", (digest,))
         if row is not None:
             return Principal(kind="device", name=row["name"], role=row["role"], services=json.loads(row["services"]))

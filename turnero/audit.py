@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 
+log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 FIELDS = ("id", "at", "actor", "role", "action", "target", "client", "details", "prev_hash")
 
@@ -35,7 +38,8 @@ def append(tx, entry: dict, event_seqs: list[int] | None = None) -> dict:
     details = dict(entry.get("details") or {})
     if event_seqs:
         details["events"] = event_seqs
-    row = {"id": (last["id"] + 1) if last else 1, "at": tx.now, "actor": entry["actor"], "role": entry["role"],
+    row = {"id": (last["id"] + 1) if last else 1, "at": entry.get("at", tx.now), "actor": entry["actor"],
+           "role": entry["role"],
            "action": entry["action"], "target": entry.get("target"), "client": entry.get("client"),
            "details": json.dumps(details, sort_keys=True, ensure_ascii=False),
            "prev_hash": last["hash"] if last else GENESIS}
@@ -69,3 +73,61 @@ def verify(store) -> tuple[bool, int, str]:
 def entries(store, limit: int = 200) -> list[dict]:
     rows = store.read("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
     return [{**dict(row), "details": json.loads(row["details"])} for row in rows]
+
+
+class ReadLog:
+    """Reads of personal data (who read whose data, when), recorded in the audit trail a moment
+    later, many in one transaction: a read must not cost a disk flush on the request path. A
+    crash can lose the last second of read records, never an action's."""
+
+    FLUSH_SECONDS = 1.0
+    MAX_PENDING = 5000  # past this, the reader waits for a flush rather than the log growing
+
+    def __init__(self, store):
+        self.store = store
+        self._pending: list[dict] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, entry: dict) -> None:
+        entry = {**entry, "at": entry.get("at", self.store.clock())}
+        with self._lock:
+            self._pending.append(entry)
+            backlog = len(self._pending)
+        if self._thread is None or backlog >= self.MAX_PENDING:
+            self.flush()  # no flusher (tests, CLI), or it cannot keep up
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="turnero-read-log", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+    def flush(self) -> int:
+        with self._lock:
+            entries, self._pending = self._pending, []
+        if entries:
+            try:
+                with self.store.write() as tx:
+                    for entry in entries:
+                        append(tx, entry)
+            except BaseException:
+                with self._lock:  # kept for the next flush
+                    self._pending = entries + self._pending
+                raise
+        return len(entries)
+
+    def _run(self):
+        while not self._stop.wait(self.FLUSH_SECONDS):
+            try:
+                self.flush()
+            except Exception:  # a full disk or a long lock: the entries wait for the next second
+                log.exception("could not record reads of personal data; will retry")

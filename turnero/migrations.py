@@ -194,4 +194,9 @@ CREATE TABLE stats_days (
     """
 CREATE INDEX events_by_time ON events (at)
 """,
+    # the discreet services a staff user is assigned to: only they (and supervisors) see those
+    # tickets' personal data
+    """
+ALTER TABLE users ADD COLUMN services TEXT NOT NULL DEFAULT '[]'
+""",
 ]

@@ -85,6 +85,8 @@ class Store:
             # FULL: a commit is on disk before the client hears "201 Created" (power-cut safe).
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # Cleared personal data is overwritten in the file, whatever the build's default is.
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             with self._conns_lock:
                 self._all_conns.add(conn)
@@ -179,6 +181,11 @@ class Store:
         with self.write(wait=wait_seconds) as tx:
             tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database and empty it (after a purge: old page images in the WAL
+        still hold what was cleared)."""
+        self.connect().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def size_bytes(self) -> int:
         """The database's size without its free pages (what a backup copies)."""

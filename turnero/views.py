@@ -1,14 +1,10 @@
-"""How tickets, counters, attentions and calls look to each audience.
+"""The full (staff and central) shape of tickets, counters, attentions and events.
 
-Three views of a ticket: ``staff`` (everything), ``display`` (no document, name or notes) and
-``public`` (code, status, position, wait and counter only). Personal fields are left out, never
-masked, so what leaves for a display or the public cannot carry them.
+What each other audience may receive of them is defined once, in :mod:`turnero.audiences`.
 """
 from __future__ import annotations
 
-PERSONAL_FIELDS = ("document", "name", "notes")
-# Also kept from displays: who served and the case number are nobody's business in the hall.
-DISPLAY_HIDDEN = PERSONAL_FIELDS + ("staff", "case_ref")
+from turnero import audiences
 
 
 class Views:
@@ -70,9 +66,7 @@ class Views:
         }
 
     def public_ticket(self, staff_view: dict) -> dict:
-        keep = ("code", "service_label", "status", "position", "eta_minutes", "counter", "counter_name",
-                "language", "issued_at", "called_at")
-        return {key: staff_view[key] for key in keep}
+        return audiences.public_ticket(staff_view)
 
     def attention(self, row) -> dict:
         t = self.clock.rfc3339
@@ -105,12 +99,3 @@ class Views:
         return {"seq": event["seq"], "id": event["id"], "type": event["type"],
                 "at": self.clock.rfc3339(event["at"]), "data": event["data"]}
 
-
-def without_personal_data(value):
-    """A copy of a payload with the fields of DISPLAY_HIDDEN left out at every depth."""
-    if isinstance(value, dict):
-        return {key: without_personal_data(item) for key, item in value.items()
-                if key not in DISPLAY_HIDDEN}
-    if isinstance(value, list):
-        return [without_personal_data(item) for item in value]
-    return value

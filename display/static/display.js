@@ -15,7 +15,6 @@
   var HOLD_MS = 15000;           // a call stays listed at least this long, even past previous_calls
   var STALE_MS = 5 * 60 * 1000;  // calls older than this, found in a catch-up, are shown, not said
   var PROBE_KEEP = 500;          // a TV runs for weeks: keep the probe's lists bounded
-  var PREFERENTIAL = { gestante: 1, adulto_mayor: 1, discapacidad: 1, con_infante: 1 };
   var storageKey = "turnero.display." + config.sede + "." + config.device + ".announced";
   var clockOffset = config.server_now_ms - Date.now();
 
@@ -32,7 +31,7 @@
     cursor: null,       // last event seq handled
     expected: null,     // last event seq handled or queued to be
     announced: 0,       // last call seq announced (or deliberately skipped)
-    calls: [],          // newest first: {seq, code, counter, service, priority, recall, shownAt}
+    calls: [],          // newest first: {seq, code, counter, service, preferential, recall, shownAt}
     speakQueue: [],
     speaking: null,
     online: false
@@ -59,7 +58,7 @@
 
   function badges(call) {
     var out = [];
-    if (call.priority && PREFERENTIAL[call.priority]) out.push(el("span", "badge badge-preferential", "★ " + T["display.preferential"]));
+    if (call.preferential) out.push(el("span", "badge badge-preferential", "★ " + T["display.preferential"]));
     if (call.recall) out.push(el("span", "badge badge-recall", "↻ " + T["display.recall"]));
     return out;
   }
@@ -81,7 +80,7 @@
       var big = el("div", "call-big");
       big.dataset.seq = current.seq;
       if (now - current.shownAt < HIGHLIGHT_MS) big.classList.add("is-new");
-      if (current.priority && PREFERENTIAL[current.priority]) big.classList.add("is-preferential");
+      if (current.preferential) big.classList.add("is-preferential");
       if (current.recall) big.classList.add("is-recall");
       if (state.speaking === current.seq) big.classList.add("is-speaking");
       var line = el("p", "call-line");
@@ -105,7 +104,7 @@
       row.dataset.seq = call.seq;
       if (now - call.shownAt < HIGHLIGHT_MS) row.classList.add("is-new");
       if (state.speaking === call.seq) row.classList.add("is-speaking");
-      if (call.priority && PREFERENTIAL[call.priority]) row.classList.add("is-preferential");
+      if (call.preferential) row.classList.add("is-preferential");
       if (call.recall) row.classList.add("is-recall");
       var code = el("td", "row-code", call.code);
       badges(call).forEach(function (badge) { code.appendChild(badge); });
@@ -144,7 +143,7 @@
     var counter = data.counter || {};
     return {
       seq: event.seq, code: ticket.code, counter: counter.name || ticket.counter_name || ticket.counter || "",
-      service: ticket.service_label || "", priority: ticket.priority || null,
+      service: ticket.service_label || "", preferential: !!ticket.preferential,
       recall: event.type === "ticket.recalled" || data.recall === true, shownAt: Date.now(),
       at: Date.parse(event.at)
     };
@@ -153,7 +152,7 @@
   function fromBoard(entry) {
     return {
       seq: entry.seq, code: entry.code, counter: entry.counter_name || entry.counter || "",
-      service: entry.service_label || "", priority: entry.priority || null, recall: !!entry.recall,
+      service: entry.service_label || "", preferential: !!entry.preferential, recall: !!entry.recall,
       shownAt: 0, at: Date.parse(entry.called_at)
     };
   }

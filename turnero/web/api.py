@@ -5,13 +5,13 @@ import json
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from turnero import audiences, supervision
+from turnero.errors import DomainError
+from turnero.stats import compute_stats, own_figures
 from turnero.web.auth import action_audit, box, current_principal, requires
 from turnero.web.limits import limiter, login_limit
-from turnero.errors import DomainError
 from turnero.web.openapi import openapi_document
-from turnero import supervision
-from turnero.stats import compute_stats, own_figures
-from turnero.views import without_personal_data
+from turnero.web.personal import for_staff, record_read
 
 STAFF = ("staff",)
 DEVICES_AND_STAFF = ("staff", "kiosk", "display")
@@ -76,9 +76,9 @@ def is_display() -> bool:
     return principal is not None and principal.role == "display"
 
 
-def for_audience(payload):
-    """Displays never receive personal data: it is left out, not masked."""
-    return without_personal_data(payload) if is_display() else payload
+def staff_json(payload):
+    """A staff answer: personal data only of the tickets this reader may see; reads recorded."""
+    return jsonify(for_staff(payload))
 
 
 def kiosk_rate():
@@ -145,7 +145,7 @@ def create_ticket():
         document=document, appointment=appointment,
         channel="kiosk" if principal.role == "kiosk" else "staff",
         name=field(body, "name", str) if principal.has("staff") else None, idempotency_key=key, audit=action_audit())
-    return jsonify(ticket if principal.has("staff") else _without_personal(ticket)), 201
+    return jsonify(for_staff(ticket, record=False) if principal.has("staff") else audiences.kiosk_ticket(ticket)), 201
 
 
 @api.get("/tickets/<ticket_id>")
@@ -153,7 +153,7 @@ def create_ticket():
 def get_ticket(ticket_id):
     ticket = box().engine.get_ticket(ticket_id)
     ticket["history"] = box().engine.ticket_history(ticket_id)
-    return jsonify(ticket)
+    return staff_json(ticket)
 
 
 @api.get("/public/tickets/<public_id>")
@@ -164,13 +164,13 @@ def public_ticket(public_id):
 @api.get("/queue")
 @requires(*STAFF)
 def queue():
-    return jsonify({"tickets": box().engine.queue(request.args.get("service") or None)})
+    return staff_json({"tickets": box().engine.queue(request.args.get("service") or None)})
 
 
 @api.get("/counters")
 @requires(*STAFF)
 def counters():
-    return jsonify({"counters": box().engine.counters()})
+    return staff_json({"counters": box().engine.counters()})
 
 
 @api.post("/counters/<counter_id>/open")
@@ -180,14 +180,14 @@ def open_counter(counter_id):
     services = field(body, "services", list)
     if services is not None and not all(isinstance(code, str) for code in services):
         raise DomainError("invalid_type", "El campo 'services' debe ser una lista de códigos.", 400)
-    return jsonify({"counter": box().engine.open_counter(counter_id, _me(), services, audit=action_audit())})
+    return staff_json({"counter": box().engine.open_counter(counter_id, _me(), services, audit=action_audit())})
 
 
 @api.post("/counters/<counter_id>/close")
 @requires(*STAFF)
 def close_counter(counter_id):
     supervisor = current_principal().has("supervisor")
-    return jsonify({"counter": box().engine.close_counter(counter_id, _me(), supervisor=supervisor,
+    return staff_json({"counter": box().engine.close_counter(counter_id, _me(), supervisor=supervisor,
                                                           audit=action_audit())})
 
 
@@ -196,13 +196,13 @@ def close_counter(counter_id):
 def pause_counter(counter_id):
     body = json_body(required=True)
     reason = field(body, "reason", str, required=True)
-    return jsonify({"counter": box().engine.pause_counter(counter_id, _me(), reason, audit=action_audit())})
+    return staff_json({"counter": box().engine.pause_counter(counter_id, _me(), reason, audit=action_audit())})
 
 
 @api.post("/counters/<counter_id>/resume")
 @requires(*STAFF)
 def resume_counter(counter_id):
-    return jsonify({"counter": box().engine.resume_counter(counter_id, _me(), audit=action_audit())})
+    return staff_json({"counter": box().engine.resume_counter(counter_id, _me(), audit=action_audit())})
 
 
 @api.post("/counters/<counter_id>/call-next")
@@ -211,13 +211,14 @@ def call_next(counter_id):
     ticket = box().engine.call_next(counter_id, _me(), audit=action_audit())
     if ticket is None:
         return "", 204
-    return jsonify({"ticket": ticket})
+    return staff_json({"ticket": ticket})
 
 
 @api.post("/counters/<counter_id>/recall")
 @requires(*STAFF)
 def recall(counter_id):
-    return jsonify({"ticket": box().engine.recall(counter_id, _me(), audit=action_audit(), supervisor=_supervisor())})
+    ticket = box().engine.recall(counter_id, _me(), audit=action_audit(), supervisor=_supervisor())
+    return staff_json({"ticket": ticket})
 
 
 @api.post("/tickets/<ticket_id>/call")
@@ -227,20 +228,20 @@ def call(ticket_id):
     counter_id = field(body, "counter", str, required=True)
     if counter_id not in box().settings.counters:  # 404 is for ids in the path (SPEC.md)
         raise DomainError("unknown_counter", f"No existe la ventanilla {counter_id!r}.", 422, field="counter")
-    return jsonify({"ticket": box().engine.call(ticket_id, counter_id, _me(), audit=action_audit())})
+    return staff_json({"ticket": box().engine.call(ticket_id, counter_id, _me(), audit=action_audit())})
 
 
 @api.post("/tickets/<ticket_id>/start")
 @requires(*STAFF)
 def start(ticket_id):
-    return jsonify({"ticket": box().engine.start(ticket_id, _me(), audit=action_audit(), supervisor=_supervisor())})
+    return staff_json({"ticket": box().engine.start(ticket_id, _me(), audit=action_audit(), supervisor=_supervisor())})
 
 
 @api.post("/tickets/<ticket_id>/finish")
 @requires(*STAFF)
 def finish(ticket_id):
     body = json_body(required=True)
-    return jsonify({"ticket": box().engine.finish(
+    return staff_json({"ticket": box().engine.finish(
         ticket_id, _me(), outcome=field(body, "outcome", str, required=True), result=field(body, "result", str),
         case_ref=field(body, "case_ref", str), notes=field(body, "notes", str), audit=action_audit(),
         supervisor=_supervisor())})
@@ -249,14 +250,15 @@ def finish(ticket_id):
 @api.post("/tickets/<ticket_id>/no-show")
 @requires(*STAFF)
 def no_show(ticket_id):
-    return jsonify({"ticket": box().engine.no_show(ticket_id, _me(), audit=action_audit(), supervisor=_supervisor())})
+    ticket = box().engine.no_show(ticket_id, _me(), audit=action_audit(), supervisor=_supervisor())
+    return staff_json({"ticket": ticket})
 
 
 @api.post("/tickets/<ticket_id>/transfer")
 @requires(*STAFF)
 def transfer(ticket_id):
     body = json_body(required=True)
-    return jsonify({"ticket": box().engine.transfer(
+    return staff_json({"ticket": box().engine.transfer(
         ticket_id, field(body, "service", str, required=True), _me(), notes=field(body, "notes", str),
         audit=action_audit(), supervisor=_supervisor())})
 
@@ -265,7 +267,7 @@ def transfer(ticket_id):
 @requires(*STAFF)
 def cancel(ticket_id):
     body = json_body()
-    return jsonify({"ticket": box().engine.cancel(ticket_id, _me(), field(body, "reason", str), audit=action_audit(),
+    return staff_json({"ticket": box().engine.cancel(ticket_id, _me(), field(body, "reason", str), audit=action_audit(),
                                                   supervisor=_supervisor())})
 
 
@@ -273,13 +275,14 @@ def cancel(ticket_id):
 @requires("supervisor")
 def requeue(ticket_id):
     body = json_body()
-    return jsonify({"ticket": box().engine.requeue(ticket_id, _me(), field(body, "reason", str), audit=action_audit())})
+    ticket = box().engine.requeue(ticket_id, _me(), field(body, "reason", str), audit=action_audit())
+    return staff_json({"ticket": ticket})
 
 
 @api.post("/tickets/<ticket_id>/return")
 @requires(*STAFF)
 def return_ticket(ticket_id):
-    return jsonify({"ticket": box().engine.return_to_queue(ticket_id, _me(), audit=action_audit(),
+    return staff_json({"ticket": box().engine.return_to_queue(ticket_id, _me(), audit=action_audit(),
                                                            supervisor=_supervisor())})
 
 
@@ -289,17 +292,26 @@ def priority(ticket_id):
     body = json_body(required=True)
     if "priority" not in body:
         raise DomainError("missing_field", "Falta el campo 'priority'.", 422, field="priority")
-    return jsonify({"ticket": box().engine.set_priority(ticket_id, field(body, "priority", str), _me(),
+    return staff_json({"ticket": box().engine.set_priority(ticket_id, field(body, "priority", str), _me(),
                                                         audit=action_audit())})
 
 
 @api.get("/appointments")
 @requires("kiosk", "staff")
+@limiter.limit(lambda: f"{box().settings.kiosk['lookups_per_minute']}/minute", key_func=kiosk_key,
+               exempt_when=not_a_kiosk)
 def appointments():
+    """Today's appointments for a document number. A kiosk gets only the neutral label (never
+    which service: a victim's appointment must not show); every lookup is recorded."""
     number = request.args.get("document", "")
     if not number.strip():
         raise DomainError("missing_field", "Indique el número de documento.", 422, field="document")
-    return jsonify({"appointments": box().engine.appointments_for_document(number)})
+    found = box().engine.appointments_for_document(number)
+    principal = current_principal()
+    record_read(principal, [], {"appointment_lookup": True, "found": [item["id"] for item in found]})
+    if principal.role == "kiosk":
+        found = [audiences.kiosk_appointment(item) for item in found]
+    return jsonify({"appointments": found})
 
 
 @api.get("/board")
@@ -307,7 +319,10 @@ def appointments():
 def board():
     services = current_principal().get("services") or None
     limit = int_arg("limit", box().settings.sede["board_size"], 1, 50)
-    return jsonify({"calls": box().engine.board(limit, services)})
+    calls = box().engine.board(limit, services)
+    if is_display():
+        calls = [audiences.board_entry(entry) for entry in calls]
+    return jsonify({"calls": calls})
 
 
 @api.get("/events")
@@ -321,8 +336,12 @@ def events():
     if principal.role == "display" and principal.get("services"):
         wanted = set(principal["services"])
         rows = [event for event in rows if not _event_services(event) or _event_services(event) & wanted]
-    return jsonify({"events": [for_audience(engine.views.event(event)) for event in rows],
-                    "last_seq": engine.last_seq()})
+    payloads = [engine.views.event(event) for event in rows]
+    if principal.role == "display":
+        payloads = [audiences.hall_event(payload) for payload in payloads]
+    else:
+        payloads = for_staff(payloads)
+    return jsonify({"events": payloads, "last_seq": engine.last_seq()})
 
 
 @api.get("/stats")
@@ -341,13 +360,13 @@ def own_stats():
 @requires(*STAFF)
 def tickets_today():
     statuses = supervision.check_statuses(request.args.get("status"))
-    return jsonify({"tickets": supervision.tickets_today(box().engine, statuses)})
+    return staff_json({"tickets": supervision.tickets_today(box().engine, statuses)})
 
 
 @api.get("/supervision")
 @requires("supervisor")
 def supervision_overview():
-    return jsonify(supervision.overview(box().engine))
+    return staff_json(supervision.overview(box().engine))
 
 
 @api.post("/counters/<counter_id>/services")
@@ -357,7 +376,7 @@ def counter_services(counter_id):
     services = field(body, "services", list, required=True)
     if not all(isinstance(code, str) for code in services):
         raise DomainError("invalid_type", "El campo 'services' debe ser una lista de códigos.", 400)
-    return jsonify({"counter": supervision.assign_services(
+    return staff_json({"counter": supervision.assign_services(
         box().engine, counter_id, services, _me(), field(body, "reason", str), audit=action_audit())})
 
 
@@ -365,7 +384,7 @@ def counter_services(counter_id):
 @requires("supervisor")
 def close_day():
     body = json_body(required=True)
-    return jsonify(supervision.close_day(box().engine, _me(), field(body, "reason", str), audit=action_audit()))
+    return staff_json(supervision.close_day(box().engine, _me(), field(body, "reason", str), audit=action_audit()))
 
 
 @api.get("/openapi.json")
@@ -380,11 +399,6 @@ def _me() -> str:
 def _supervisor() -> bool:
     """Supervisors may act on a ticket another staff member holds (the event records it)."""
     return g.principal.has("supervisor")
-
-
-def _without_personal(ticket: dict) -> dict:
-    """Only staff see a ticket's document and name (SPEC.md, ticket object)."""
-    return {key: value for key, value in ticket.items() if key not in ("document", "name")}
 
 
 def _event_services(event: dict) -> set:

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from config import load_settings, resolve_data_dir
 from turnero.web import pages, realtime
 from turnero.accounts import Accounts
+from turnero.audit import ReadLog
 from turnero.backup import hold_server_lock
 from turnero.web.api import api
 from turnero.web.limits import limiter
@@ -45,10 +46,13 @@ class Box:
     health: dict = field(default_factory=dict)
     workers: list = field(default_factory=list)
     server_lock: object = None  # the open file holding the data directory's lock (shared)
+    reads: ReadLog = None  # reads of personal data, for the audit trail
 
     def stop(self):
         for worker in self.workers:
             worker.stop()
+        if self.reads is not None:
+            self.reads.stop()
         if self.pump is not None:
             self.pump.stop()
         if self.server_lock is not None:
@@ -64,7 +68,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     store = Store.in_data_dir(data_dir, clock)
     engine = Engine(store, settings, clock)
     box = Box(data_dir=data_dir, settings=settings, store=store, engine=engine,
-              accounts=Accounts(store, settings.sede["session_hours"]), server_lock=server_lock)
+              accounts=Accounts(store, settings.sede["session_hours"]), server_lock=server_lock,
+              reads=ReadLog(store))
 
     app = Flask(__name__)
     app.config.update(
@@ -102,6 +107,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     engine.roll_over()
     if app.config["START_WORKERS"]:
         box.pump.start()
+        box.reads.start()
         box.workers.append(DayWatcher(engine))
         for worker in box.workers:
             worker.start()

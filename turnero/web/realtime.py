@@ -21,8 +21,8 @@ import threading
 from flask import request, session
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
+from turnero import audiences
 from turnero.web.auth import DEVICE_COOKIE
-from turnero.views import without_personal_data
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,17 @@ class EventPump:
                 pushed += 1
 
     def publish(self, event: dict):
+        """One event to each room, as that room's audience may receive it (turnero.audiences):
+        the staff feed carries no personal data (consoles read it, recorded, from the API)."""
         payload = self.engine.views.event(event)
-        self.socketio.emit(event["type"], payload, to="staff")
+        self.socketio.emit(event["type"], audiences.without_personal(payload, audiences.nothing), to="staff")
         data = event["data"]
         tickets = [data[key] for key in ("ticket", "from", "to") if isinstance(data.get(key), dict)]
         if tickets:
             board_rooms = ["board"] + sorted({f"board:{ticket['service']}" for ticket in tickets})
         else:  # a counter event concerns every display, filtered or not (as /api/v1/events does)
             board_rooms = ["board"] + [f"board:{code}" for code in self.engine.settings.services]
-        self.socketio.emit(event["type"], without_personal_data(payload), to=board_rooms)
+        self.socketio.emit(event["type"], audiences.hall_event(payload), to=board_rooms)
         if "ticket" in data and "public_id" in data["ticket"]:
             self.socketio.emit("ticket.status", {"seq": event["seq"], "type": event["type"],
                                                  "ticket": self.engine.views.public_ticket(data["ticket"])},
