@@ -2,33 +2,34 @@
 
 One event path: an announcement is derived from the committed ``ticket.called`` or
 ``ticket.recalled`` row, looked up by ``seq``. The :class:`Announcer` hears commits through
-``store.on_commit`` and synthesizes off the request path, in a thread that feeds one isolated
-worker process (:mod:`display.voice_synth`); the display asks for ``/api/v1/announcements/<seq>``,
-which waits briefly for that work or, for a call it never heard (after a restart), does it then.
+``store.on_commit`` and makes the audio off the request path, in a thread of its own; the display
+asks for ``/api/v1/announcements/<seq>``, which waits briefly for that work or, for a call it
+never heard (after a restart), does it then.
 
-Phrases are cached on disk in ``<data_dir>/voice/<key>.wav``, the key a hash of engine, voice,
-rate and text, so a recall or a repeated code is instant. Phrases of waiting tickets are made
-ahead of their call (``[voice] precompute``). A failed synthesis leaves the call without voice:
-the display still chimes and shows it, the error is logged and shown in ``/healthz``.
+The audio comes from a backend of :mod:`display.voice_backend` (espeak-ng in an isolated worker
+process, or recorded packs, as ``[voice] engine`` says). Phrases are cached on disk in
+``<data_dir>/voice/<key>.wav``, the key a hash of what decides the sound (backend, voice, rate,
+text), so a recall or a repeated code is instant. Phrases of waiting tickets are made ahead of
+their call (``[voice] precompute``). A failed synthesis leaves the call without voice: the
+display still chimes and shows it, the error is logged and shown in ``/healthz``.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import queue
-import shutil
 import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
 
 from display import audio
+from display.phrases import announced_languages
 from display.speaker import BoxSpeaker
-from display.voice_pack import Packs
-from display.voice_synth import SynthesisError, SynthWorker
+from display.voice_backend import open_backend
+from display.voice_synth import SynthesisError
 from turnero.errors import DomainError
-from turnero.i18n import catalog, translate
+from turnero.i18n import translate
 
 log = logging.getLogger(__name__)
 CALL_TYPES = ("ticket.called", "ticket.recalled")
@@ -43,56 +44,20 @@ CACHE_KEEP_BYTES = 200 * 1024 * 1024
 PRUNE_EVERY = 200  # new files between two checks
 
 
-def announced_languages(settings) -> list[str]:
-    """``[voice] languages``, else Spanish plus Quechua when the sede lists it."""
-    languages = list(settings.voice["languages"]) or \
-        ["es"] + (["qu"] if "qu" in settings.sede["languages"] else [])
-    return list(dict.fromkeys(languages))
-
-
-def spoken_code(code: str, language: str) -> str | None:
-    """``A-007`` -> "a cero cero siete", from the language's own catalog; None if it lacks a word."""
-    texts = catalog(language)
-    words = []
-    for char in code.lower():
-        key = f"voice.digit.{char}" if char.isdigit() else f"voice.letter.{char}" if char.isalpha() else None
-        if key is None:
-            continue
-        if not texts.get(key):
-            return None
-        words.append(texts[key])
-    return " ".join(words)
-
-
-def phrase_text(language: str, code: str, counter: dict) -> str | None:
-    """The sentence to synthesize, or None when the language's catalog lacks the phrase (never
-    invented: a language with no ``voice.phrase`` of its own is simply not spoken)."""
-    template = catalog(language).get("voice.phrase")
-    code_words = spoken_code(code, language)
-    if not template or code_words is None:
-        return None
-    return template.format(code=code_words, counter=counter.get("spoken_name") or counter.get("name") or "")
-
-
 class Announcer:
-    def __init__(self, settings, data_dir: Path, engine, synth: SynthWorker | None = None,
-                 speaker: BoxSpeaker | None = None):
+    def __init__(self, settings, data_dir: Path, engine, speaker: BoxSpeaker | None = None):
         self.settings = settings
         self.voice = settings.voice
-        self.queue_engine = engine  # the queue engine: committed events and waiting tickets
+        self.engine = engine  # the queue engine: committed events and waiting tickets
         self.cache_dir = Path(data_dir) / "voice"
-        self.engine = self.voice["engine"] if self.voice["enabled"] else "none"
         self.languages = announced_languages(settings)
-        self.synth = synth
-        if self.engine == "espeak" and synth is None:
-            self.synth = SynthWorker(self.voice["timeout_seconds"], self.voice["worker_command"])
-        self.packs = Packs(self.voice["pack_dir"]) if self.engine == "pack" else None
+        self.backend = open_backend(self.voice, self.cache_dir)  # None: no voice
         self.speaker = speaker
         self.chime_path = self.cache_dir / f"{CHIME}.wav"
         self.stats = {"synthesized": 0, "cache_hits": 0, "failures": 0}
         self.last_error: str | None = None
         self.last_failed = False
-        self.unspoken_languages = self._unspoken_languages()
+        self.unspoken_languages = self.backend.unspoken(self.languages) if self.backend is not None else []
         self._results: OrderedDict[int, dict] = OrderedDict()
         self._waiters: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
@@ -113,7 +78,7 @@ class Announcer:
 
     def start(self):
         self.ensure_chime()
-        if self._thread is None and self.engine != "none":
+        if self._thread is None and self.backend is not None:
             self._thread = threading.Thread(target=self._run, name="turnero-voice", daemon=True)
             self._thread.start()
             if self.speaker is not None:
@@ -124,8 +89,8 @@ class Announcer:
         self._jobs.put((-1, 0, "stop", None))
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self.synth is not None:
-            self.synth.close()
+        if self.backend is not None:
+            self.backend.close()
         if self.speaker is not None:
             self.speaker.stop()
 
@@ -137,7 +102,7 @@ class Announcer:
 
     def on_commit(self, events: list[dict]):
         """Store listener: runs in the committing request's thread, so it only queues work."""
-        if self.engine == "none" or not self.running:
+        if self.backend is None or not self.running:
             return  # without the worker thread, announcements are made when asked for
         for event in events:
             if event["type"] in CALL_TYPES:
@@ -174,14 +139,14 @@ class Announcer:
 
     def call_event(self, seq: int) -> dict | None:
         """The committed call or recall event ``seq``, or None."""
-        events = self.queue_engine.events_after(seq - 1, 1) if seq > 0 else []
+        events = self.engine.events_after(seq - 1, 1) if seq > 0 else []
         if events and events[0]["seq"] == seq and events[0]["type"] in CALL_TYPES:
             return events[0]
         return None
 
     def announcement(self, event: dict, wait: float = 0.0) -> dict:
         """The announcement of a call event; waits up to ``wait`` seconds for it to be ready."""
-        if self.engine == "none":
+        if self.backend is None:
             return self._describe(event, "disabled", [])
         seq = event["seq"]
         with self._lock:
@@ -225,7 +190,7 @@ class Announcer:
                 if self.last_failed:
                     return  # a failing synthesizer is left to the calls, not kept busy ahead of them
                 code, counter = payload
-                for part in self.parts(code, counter):
+                for part in self.backend.parts(code, counter, self.languages):
                     self._render(part)
             elif kind == "startup":
                 self._precompute_waiting()
@@ -233,7 +198,7 @@ class Announcer:
             log.exception("voice job %s failed", kind)
 
     def _precompute_waiting(self):
-        for ticket in self.queue_engine.queue()[:100]:
+        for ticket in self.engine.queue()[:100]:
             self.precompute(ticket)
 
     def _announce(self, event: dict, live: bool):
@@ -258,7 +223,7 @@ class Announcer:
     def test_phrase(self) -> str:
         """Say a sample call (admin page): synthesize it now and play it on the box's speaker if
         there is one. Errors: voice_disabled (409), voice_failed (503)."""
-        if self.engine == "none":
+        if self.backend is None:
             raise DomainError("voice_disabled", translate("admin.test_voice_disabled"), 409)
         services = list(self.settings.services.values())
         code = f"{services[0].prefix if services else 'A'}-001"
@@ -276,33 +241,13 @@ class Announcer:
     def _render_parts(self, code: str, counter: dict) -> tuple[list, list]:
         """Render every language's part of a call: (the parts ready, "language: error" lines)."""
         parts, errors = [], []
-        for part in self.parts(code, counter):
+        for part in self.backend.parts(code, counter, self.languages):
             try:
                 self._render(part)
                 parts.append(part)
             except (SynthesisError, OSError, ValueError) as exc:
                 errors.append(f"{part['language']}: {exc}")
         return parts, errors
-
-    def parts(self, code: str, counter: dict) -> list[dict]:
-        """One part per announced language that can be spoken: its text and cache key."""
-        out = []
-        for language in self.languages:
-            if self.engine == "espeak":
-                text = phrase_text(language, code, counter)
-                if text is None:
-                    continue
-                voice = self.voice.get(f"voice_{language}") or language
-                key = _key("espeak", voice, self.voice["rate"], text)
-                out.append({"language": language, "text": text, "key": key, "voice": voice})
-            elif self.engine == "pack" and self.packs.has_language(language):
-                brief = _CounterBrief(counter)
-                plan = self.packs.plan(language, code, brief)
-                text = phrase_text("es", code, counter) if language == "es" else None
-                key = _key("pack", self.packs.fingerprint(language), language, repr(plan),
-                           brief.spoken_name or brief.name)
-                out.append({"language": language, "text": text, "key": key, "code": code, "counter": brief})
-        return out
 
     def _render(self, part: dict) -> Path:
         """Make sure the part's WAV exists (cache hit or fresh synthesis)."""
@@ -317,17 +262,7 @@ class Announcer:
                 return path
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
-                if self.engine == "espeak":
-                    scratch = self.cache_dir / f".{part['key']}.raw.wav"
-                    try:
-                        self.synth.synthesize(part["text"], part["voice"], self.voice["rate"], scratch)
-                        clip = audio.trim(audio.read(scratch), keep_ms=120)
-                    finally:
-                        scratch.unlink(missing_ok=True)
-                else:
-                    clip, _borrowed, missing = self.packs.compose(part["language"], part["code"], part["counter"])
-                    if missing:
-                        log.warning("voice pack %s lacks %s", part["language"], ", ".join(missing))
+                clip = self.backend.render(part)
                 if not clip.samples:
                     raise SynthesisError("the phrase came out silent")
                 audio.write(path, clip)
@@ -377,38 +312,16 @@ class Announcer:
 
     # ----------------------------------------------------------------- health
 
-    def _unspoken_languages(self) -> list[str]:
-        if self.engine == "espeak":
-            return [lang for lang in self.languages if not catalog(lang).get("voice.phrase")]
-        if self.engine == "pack":
-            return [lang for lang in self.languages if not self.packs.has_language(lang)]
-        return []
-
     def health(self) -> dict:
-        if self.engine == "none":
+        if self.backend is None:
             return {"status": "disabled"}
-        problem = None
-        if self.engine == "espeak" and not self.voice["worker_command"] and shutil.which("espeak-ng") is None:
-            problem = "espeak-ng no está instalado"
-        elif self.engine == "pack" and not self.packs.packs:
-            problem = f"no hay paquetes de voz en {self.voice['pack_dir'] or '(pack_dir vacío)'}"
-        elif self.last_failed:
-            problem = self.last_error
-        body = {"status": "error" if problem else "ok", "engine": self.engine, "detail": problem,
+        problem = self.backend.problem() or (self.last_error if self.last_failed else None)
+        body = {"status": "error" if problem else "ok", "engine": self.backend.name, "detail": problem,
                 "languages": self.languages, "unspoken_languages": self.unspoken_languages, **self.stats,
-                "worker_kills": self.synth.kills if self.synth is not None else 0}
+                "worker_kills": self.backend.worker_kills}
         if self.last_error:
             body["last_error"] = self.last_error
         return body
-
-
-class _CounterBrief:
-    """The counter as the pack composer reads it (``id``, ``name``, ``spoken_name``)."""
-
-    def __init__(self, counter: dict):
-        self.id = counter.get("id")
-        self.name = counter.get("name") or ""
-        self.spoken_name = counter.get("spoken_name") or ""
 
 
 def _touch(path: Path):
@@ -416,7 +329,3 @@ def _touch(path: Path):
         path.touch()  # the cache's "recently used" is the file's mtime
     except OSError:
         pass
-
-
-def _key(*parts) -> str:
-    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]

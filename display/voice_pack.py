@@ -33,6 +33,7 @@ import unicodedata
 from pathlib import Path
 
 from display import audio
+from display.phrases import announced_languages
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -261,8 +262,6 @@ def main(argv=None) -> int:
             synth.close()
         print(path)
         return 0
-    from display.voice import announced_languages
-
     report = check(settings, settings.voice["pack_dir"], announced_languages(settings))
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 1 if any(item["unavailable"] or not item["pack"] for item in report.values()) else 0

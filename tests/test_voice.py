@@ -14,7 +14,11 @@ import pytest
 from config import load_settings
 from display import audio
 from display.speaker import BoxSpeaker
-from display.voice import Announcer, phrase_text, spoken_code
+from display.phrases import phrase_text, spoken_code
+from display.voice import Announcer
+from display.voice_backend import cache_key, open_backend
+from display.voice_backend_espeak import EspeakBackend
+from display.voice_backend_pack import PackBackend
 from display.voice_pack import Packs, check, code_keys, generate_spanish_pack
 from display.voice_synth import SynthesisError, SynthTimeout, SynthWorker
 from conftest import wait_for, write_sede
@@ -48,6 +52,43 @@ def test_phrase_spells_the_code_and_says_the_counter():
 def test_no_phrase_is_invented_for_a_language_without_its_own_words():
     assert phrase_text("qu", "A-007", {"name": "Ventanilla 1"}) is None
     assert phrase_text("shp", "A-007", {"name": "Ventanilla 1"}) is None
+
+
+# ----------------------------------------------------------------- backends
+
+
+def test_the_voice_engine_setting_picks_one_backend(tmp_path):
+    data_dir = write_sede(tmp_path / "data")
+    espeak = open_backend(load_settings(data_dir, {}).voice, tmp_path / "scratch")
+    try:
+        assert isinstance(espeak, EspeakBackend) and espeak.name == "espeak"
+        assert espeak.unspoken(["es", "qu"]) == ["qu"]  # no Quechua sentence in the catalog
+    finally:
+        espeak.close()
+    pack = open_backend(load_settings(data_dir, {"TURNERO_VOICE_ENGINE": "pack"}).voice, tmp_path)
+    assert isinstance(pack, PackBackend) and pack.name == "pack" and pack.worker_kills == 0
+    assert open_backend(load_settings(data_dir, {"TURNERO_VOICE_ENGINE": "none"}).voice, tmp_path) is None
+    assert open_backend(load_settings(data_dir, {"TURNERO_VOICE_ENABLED": "false"}).voice, tmp_path) is None
+
+
+def test_espeak_cache_keys_are_unchanged(tmp_path):
+    """Phrases already on disk keep their names: the key is the same hash as before the backends."""
+    voice = load_settings(write_sede(tmp_path / "data"), {}).voice
+    espeak = open_backend(voice, tmp_path)
+    try:
+        [part] = espeak.parts("A-007", {"id": "v3", "name": "Ventanilla 3", "spoken_name": "ventanilla tres"}, ["es"])
+    finally:
+        espeak.close()
+    text = "Turno a cero cero siete, ventanilla tres."
+    assert part["text"] == text and part["key"] == cache_key("espeak", "es-419", 150, text)
+    import hashlib
+    assert part["key"] == hashlib.sha256(f"espeak|es-419|150|{text}".encode()).hexdigest()[:32]
+
+
+def test_voice_pack_tools_load_without_the_announcer():
+    code = "import sys, display.voice_pack; sys.exit('display.voice' in sys.modules)"
+    root = Path(__file__).resolve().parent.parent
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, timeout=60).returncode == 0
 
 
 # ----------------------------------------------------------------- the worker process
@@ -268,7 +309,7 @@ def test_worker_precomputes_waiting_tickets_and_plays_live_calls_on_the_box(app,
         assert lines[0].endswith("chime.wav") and lines[1].endswith(body["parts"][0]["url"].rsplit("/", 1)[1])
     finally:
         voice.stop()
-    assert voice.synth.process is None  # stopping the box stops its worker process
+    assert voice.backend.synth.process is None  # stopping the box stops its worker process
 
 
 def test_cache_is_pruned_least_recently_used_first(app):
