@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +40,9 @@ class Service:
     neutral_label: dict
     hours: tuple | None  # (open "HH:MM", close "HH:MM") local time, or None for always
     result_codes: dict  # code -> label
+    # The day's numbering this service draws from: its own, or, when discreet services share a
+    # prefix (so the hall cannot tell them apart), the prefix's shared sequence.
+    number_key: str = ""
 
     def name(self, language: str = "es") -> str:
         return self.names.get(language) or self.names["es"]
@@ -184,11 +187,9 @@ def _parse_services(items, where: str) -> dict:
         code, prefix = values["code"], values["prefix"]
         if code in services:
             raise ConfigError(f"{at}.code: duplicate service code {code!r}")
-        if prefix in prefixes:
-            raise ConfigError(f"{at}.prefix: duplicate prefix {prefix!r} (also used by {prefixes[prefix]})")
         if "es" not in values["names"]:
             raise ConfigError(f"{at}.names: a Spanish name (es) is required")
-        prefixes[prefix] = code
+        prefixes.setdefault(prefix, []).append(code)
         hours = None
         if values["hours"]:
             hours = tuple(values["hours"].split("-"))
@@ -199,7 +200,15 @@ def _parse_services(items, where: str) -> dict:
             appointment_early_minutes=values["appointment_early_minutes"],
             appointment_late_minutes=values["appointment_late_minutes"], discreet=values["discreet"],
             neutral_label=values["neutral_label"] or {"es": "Atención"}, hours=hours,
-            result_codes=values["result_codes"])
+            result_codes=values["result_codes"], number_key=code)
+    for prefix, codes in prefixes.items():
+        if len(codes) == 1:
+            continue
+        if not any(services[code].discreet for code in codes):
+            raise ConfigError(f"{where}: services: duplicate prefix {prefix!r} ({', '.join(codes)}); only a "
+                              "discreet service may share its prefix (and then the services share one numbering)")
+        for code in codes:
+            services[code] = replace(services[code], number_key=f"prefix:{prefix}")
     return services
 
 

@@ -93,6 +93,9 @@ TABLES = {
         "preferential_streak": Key(int, 0, _range(0, 100)),
         "session_hours": Key(int, 12, _range(1, 72)),
         "board_size": Key(int, 7, _range(1, 50)),
+        # Reverse proxies (TLS terminators) in front of the box whose X-Forwarded-For/-Proto are
+        # believed. 0: none; the client address is the connection's.
+        "trusted_proxies": Key(int, 0, _range(0, 5)),
     },
     "printer": {
         "type": Key(str, "none", _one_of("network", "usb", "serial", "cups", "file", "emulated", "none")),

@@ -68,10 +68,29 @@ def report_rows(stats: dict) -> dict:
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """A text cell a spreadsheet would run as a formula (a counter or user named "=HYPERLINK(...)")
+    is written with a leading apostrophe; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    def __init__(self, out):
+        self.writer = csv.writer(out, lineterminator="\r\n")
+
+    def writerow(self, row):
+        self.writer.writerow([safe_cell(value) for value in row])
+
+
 def csv_text(stats: dict, headings: list[str]) -> str:
     """The report as CSV (UTF-8 with BOM for spreadsheet programs, comma separated)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = _SafeWriter(out)
     writer.writerow(["periodo", stats["from"], stats["to"]])
     writer.writerow(headings)
     rows = report_rows(stats)
@@ -89,14 +108,20 @@ def csv_text(stats: dict, headings: list[str]) -> str:
     return "\ufeff" + out.getvalue()
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2199  # a month and the one before it must both be real calendar months
+
+
 def parse_month(text: str | None, today: date) -> date:
     if not text:
         return today.replace(day=1)
     try:
         year, month = (int(part) for part in text.split("-"))
-        return date(year, month, 1)
+        first = date(year, month, 1)
     except ValueError:
         raise DomainError("invalid_date", "El mes debe tener la forma AAAA-MM.", 400) from None
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise DomainError("invalid_date", f"El mes debe estar entre {FIRST_YEAR} y {LAST_YEAR}.", 422)
+    return first
 
 
 def month_bounds(first: date) -> tuple[date, date]:

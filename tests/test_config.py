@@ -41,7 +41,7 @@ def test_test_sede_loads(tmp_path):
 
 
 @pytest.mark.parametrize("change,expected", [
-    (('prefix = "B"', 'prefix = "A"'), "services[1].prefix: duplicate prefix 'A'"),
+    (('prefix = "B"', 'prefix = "A"'), "services: duplicate prefix 'A' (ORI, PEN); only a discreet service"),
     (('code = "PEN"', 'code = "ORI"'), "services[1].code: duplicate service code"),
     (('target_wait_minutes = 20', 'target_wait_minutes = 20\ncolour = "red"'), "services[0].colour: unknown key"),
     (('target_wait_minutes = 20', 'target_wait_minutes = "veinte"'), "services[0].target_wait_minutes: expected int"),

@@ -62,10 +62,14 @@ def test_kiosk_launcher_checks_its_arguments():
     assert bad.returncode == 2 and "kiosk or display" in bad.stderr
     # CHROMIUM=echo prints the command line the launcher would run instead of opening a window.
     env = {**os.environ, "CHROMIUM": "echo", "HOME": "/home/kiosko"}
-    paired = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "display", "tok123", "http://10.0.0.5:8080"],
+    paired = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "display", "12345678", "http://10.0.0.5:8080"],
                             capture_output=True, text=True, timeout=30, env=env)
     assert paired.returncode == 0
-    assert paired.stdout.split()[-1] == "http://10.0.0.5:8080/display?device_token=tok123"
+    # A one-time pairing code, never the device token, on the command line and in the history.
+    assert paired.stdout.split()[-1] == "http://10.0.0.5:8080/pair?code=12345678&role=display"
+    token = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "display", "tok123"], capture_output=True,
+                           text=True, timeout=30, env=env)
+    assert token.returncode == 2 and "pairing code" in token.stderr
     assert "--kiosk" in paired.stdout and "--autoplay-policy=no-user-gesture-required" in paired.stdout
     by_code = subprocess.run(["sh", str(DEPLOY / "chromium-kiosk.sh"), "kiosk"], capture_output=True, text=True,
                              timeout=30, env=env)

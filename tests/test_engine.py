@@ -383,3 +383,21 @@ def test_connections_of_finished_threads_are_released(engine):
         thread.join()
     gc.collect()
     assert len(store._all_conns) == before
+
+
+def test_a_discreet_service_may_share_a_prefix_and_its_numbering(tmp_path, clock):
+    """The hall cannot tell a victim's ticket by its letter: VIC shares "A" with ORI."""
+    from config import load_settings
+    from tests.conftest import SEDE_TOML, write_sede
+    from turnero.clock import SedeClock
+    from turnero.engine import Engine
+    from turnero.store import Store
+
+    data = write_sede(tmp_path / "shared", SEDE_TOML.replace('prefix = "V"', 'prefix = "A"'))
+    settings = load_settings(data, {})
+    assert settings.services["VIC"].number_key == settings.services["ORI"].number_key == "prefix:A"
+    store = Store.in_data_dir(data)
+    engine = Engine(store, settings, SedeClock(settings.timezone, clock))
+    codes = [engine.issue(service)[0]["code"] for service in ("ORI", "VIC", "ORI", "PEN")]
+    assert codes == ["A-001", "A-002", "A-003", "B-001"]  # one sequence, no code twice in the hall
+    store.close()

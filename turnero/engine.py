@@ -17,6 +17,7 @@ from turnero import ordering
 from turnero.documents import validate_document
 from turnero.errors import conflict, invalid, not_found
 from turnero.queries import QueueQueries
+from turnero.texts import check_text, unsafe
 
 OUTCOMES = ("resolved", "pending", "referred")
 OPEN_STATES = ("called", "serving")
@@ -56,8 +57,7 @@ class Engine(QueueQueries):
             raise invalid("invalid_language", f"Idioma no disponible en esta sede: {language!r}.")
         document = validate_document(document)
         idempotency_key = idempotency_key or None  # an empty key is no key (else the second "" collides)
-        if name is not None and len(name) > MAX_SHORT:
-            raise invalid("invalid_name", "El nombre es demasiado largo.")
+        check_text("name", name, MAX_SHORT, code="invalid_name")
         with self.store.write(audit=audit) as tx:
             if idempotency_key:
                 row = tx.one("SELECT * FROM tickets WHERE idempotency_key = ?", (idempotency_key,))
@@ -93,7 +93,7 @@ class Engine(QueueQueries):
             number = tx.one(
                 "INSERT INTO day_numbers (service, service_day, last_number) VALUES (?, ?, 1) "
                 "ON CONFLICT(service, service_day) DO UPDATE SET last_number = last_number + 1 "
-                "RETURNING last_number", (service, day))[0]
+                "RETURNING last_number", (svc.number_key, day))[0]
             ticket_id = str(uuid.uuid4())
             print_status = "disabled" if self.settings.printer["type"] == "none" else "queued"
             tx.execute(
@@ -192,14 +192,14 @@ class Engine(QueueQueries):
         """
         if outcome not in OUTCOMES:
             raise invalid("invalid_outcome", f"Resultado desconocido: {outcome!r}. Use {', '.join(OUTCOMES)}.")
-        _check_text("case_ref", case_ref, MAX_SHORT)
-        _check_text("notes", notes, MAX_NOTE)
+        check_text("case_ref", case_ref, MAX_SHORT)
+        check_text("notes", notes, MAX_NOTE, multiline=True)
         with self.store.write(audit=audit) as tx:
             row = self._ticket_for(tx, ticket_id, "finish", staff, supervisor)
             catalog = self.settings.services[row["service"]].result_codes
             if result is not None and catalog and result not in catalog:
                 raise invalid("invalid_result", f"Código de resultado desconocido para {row['service']}: {result!r}.")
-            _check_text("result", result, MAX_SHORT)
+            check_text("result", result, MAX_SHORT)
             tx.execute("UPDATE tickets SET status = 'done', finished_at = ? WHERE id = ?", (tx.now, ticket_id))
             attention = self._attention(tx, ticket_id, staff, outcome, result, case_ref, notes)
             return self._emit_ticket(tx, ticket_id, "ticket.finished", attention=attention,
@@ -223,7 +223,7 @@ class Engine(QueueQueries):
         """
         if service not in self.settings.services:
             raise invalid("unknown_service", f"Servicio desconocido: {service!r}.")
-        _check_text("notes", notes, MAX_NOTE)
+        check_text("notes", notes, MAX_NOTE, multiline=True)
         with self.store.write(audit=audit) as tx:
             row = self._ticket_for(tx, ticket_id, "transfer", staff, supervisor)
             if row["service"] == service:
@@ -252,7 +252,7 @@ class Engine(QueueQueries):
     def cancel(self, ticket_id: str, staff: str, reason: str | None = None, audit: dict | None = None,
                supervisor: bool = False) -> dict:
         """waiting|called -> cancelled. Errors: wrong_state, ticket_taken (409)."""
-        _check_text("reason", reason, MAX_SHORT)
+        check_text("reason", reason, MAX_SHORT)
         with self.store.write(audit=audit) as tx:
             row = self._ticket_for(tx, ticket_id, "cancel", staff, supervisor)
             tx.execute("UPDATE tickets SET status = 'cancelled', finished_at = ?, cancel_reason = ? WHERE id = ?",
@@ -262,7 +262,7 @@ class Engine(QueueQueries):
 
     def requeue(self, ticket_id: str, staff: str, reason: str | None = None, audit: dict | None = None) -> dict:
         """no_show|cancelled -> waiting, at the back of its class (it re-enters the queue now)."""
-        _check_text("reason", reason, MAX_SHORT)
+        check_text("reason", reason, MAX_SHORT)
         with self.store.write(audit=audit) as tx:
             self._ticket_for(tx, ticket_id, "requeue")
             tx.execute("UPDATE tickets SET status = 'waiting', queued_at = ?, called_at = NULL, started_at = NULL,"
@@ -296,7 +296,7 @@ class Engine(QueueQueries):
         closes the day (``by``), each expiry carries who and why, and one ``day.closed`` event
         records the act itself even when nothing was left to expire (the audit trail).
         """
-        _check_text("reason", reason, MAX_SHORT)
+        check_text("reason", reason, MAX_SHORT)
         who = {"by": by, "reason": reason} if by is not None else {}
         with self.store.write(audit=audit) as tx:
             day = through_day or self.clock.service_day(tx.now)
@@ -343,8 +343,8 @@ class Engine(QueueQueries):
 
     def pause_counter(self, counter_id: str, staff: str, reason: str, audit: dict | None = None) -> dict:
         """open -> paused. Errors: invalid_reason (422), counter_busy, counter_taken, counter_closed (409)."""
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_SHORT:
-            raise invalid("invalid_reason", "Indique el motivo de la pausa.")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_SHORT or unsafe(reason):
+            raise invalid("invalid_reason", "Indique el motivo de la pausa (sin caracteres de control).")
         self.counter_settings(counter_id)
         with self.store.write(audit=audit) as tx:
             state = self._own_state(tx, counter_id, staff)
@@ -502,7 +502,3 @@ def ticket_code(prefix: str, number: int) -> str:
     return f"{prefix}-{number:03d}"
 
 
-
-def _check_text(field: str, value, limit: int):
-    if value is not None and (not isinstance(value, str) or len(value) > limit):
-        raise invalid("invalid_field", f"El campo {field} debe ser un texto de hasta {limit} caracteres.")

@@ -17,9 +17,9 @@ def not_found(what: str, ident) -> DomainError:
     return DomainError(f"unknown_{what}", f"No existe {what} {ident!r}.", 404)
 
 
-def invalid(code: str, message: str) -> DomainError:
+def invalid(code: str, message: str, **details) -> DomainError:
     """422: a well-formed request whose content is not acceptable."""
-    return DomainError(code, message, 422)
+    return DomainError(code, message, 422, **details)
 
 
 def conflict(code: str, message: str, **details) -> DomainError:

@@ -182,8 +182,9 @@ class QueueQueries:
             if not service.hours[0] <= local < service.hours[1]:
                 return "closed"
         if service.daily_cap:
+            # Services sharing a prefix share their numbering, and so their cap counts it.
             row = conn.execute("SELECT last_number FROM day_numbers WHERE service = ? AND service_day = ?",
-                               (service.code, day)).fetchone()
+                               (service.number_key, day)).fetchone()
             if row is not None and row[0] >= service.daily_cap:
                 return "daily_cap_reached"
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from turnero.errors import DomainError, conflict, invalid
+from turnero.texts import check_text
 
 MAX_REASON = 120
 AUDIT_LIMIT = 50
@@ -20,8 +21,7 @@ def require_reason(reason) -> str:
     """Supervisor actions must say why. Errors: missing_reason (422)."""
     if not isinstance(reason, str) or not reason.strip():
         raise invalid("missing_reason", "Indique el motivo de la acción.")
-    if len(reason) > MAX_REASON:
-        raise invalid("invalid_reason", f"El motivo debe tener hasta {MAX_REASON} caracteres.")
+    check_text("reason", reason, MAX_REASON, code="invalid_reason")
     return reason.strip()
 
 

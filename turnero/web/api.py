@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, session
 
 from turnero import audiences, supervision
 from turnero.errors import DomainError
 from turnero.stats import compute_stats, own_figures
-from turnero.web.auth import action_audit, box, current_principal, requires
+from turnero.web.auth import action_audit, box, credentials, current_principal, requires
 from turnero.web.limits import limiter, login_limit
 from turnero.web.openapi import openapi_document
 from turnero.web.personal import for_staff, record_read
@@ -109,9 +109,12 @@ def login():
 @api.post("/auth/logout")
 @requires("staff")
 def logout():
-    token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    """Ends the session of the credential used: a bearer token, or the page's session cookie."""
+    token, from_cookie = credentials()
     if token:
         box().accounts.logout(token, audit=action_audit())
+    if from_cookie:
+        session.clear()
     return jsonify({"ok": True})
 
 

@@ -14,6 +14,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_settings, resolve_data_dir
 from turnero.web import pages, realtime
@@ -30,6 +31,10 @@ from turnero.store import Store
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+MAX_URL = 4096  # longer API URLs are refused with JSON (414), not left to the server's HTML page
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+                           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 @dataclass
@@ -78,6 +83,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         START_WORKERS=True,
     )
     app.config.update({key: value for key, value in test_config.items() if key.isupper()})
+    # Behind a TLS proxy: trust exactly the configured number of proxies for the client address and
+    # scheme (never by default: anyone could claim any address); cookies are then Secure.
+    proxies = settings.sede["trusted_proxies"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    if settings.sede["public_base_url"].startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["turnero"] = box
@@ -90,6 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_errors(app)
     _register_health(app, box)
     app.after_request(_security_headers)
+    app.before_request(_refuse_long_urls)
 
     box.socketio = realtime.init_app(app, box)
     box.pump = realtime.EventPump(engine, box.socketio)
@@ -149,9 +162,18 @@ def _security_headers(response):
     headers.setdefault("Referrer-Policy", "no-referrer")  # a status URL must not leak to other sites
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    # Everything the pages use is served by the box itself: no inline script, no other origin.
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     if request.path.startswith("/api/") or request.path == "/healthz":
         headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _refuse_long_urls():
+    raw = request.environ.get("RAW_URI") or request.full_path
+    if len(raw) > MAX_URL:
+        return error_response("uri_too_long", f"La dirección es demasiado larga (máximo {MAX_URL} caracteres).", 414)
+    return None
 
 
 def _secret_key(data_dir: Path) -> str:

@@ -106,14 +106,19 @@ def logout():
     return redirect(url_for("pages.login"))
 
 
-@pages.post("/pair")
+@pages.route("/pair", methods=["GET", "POST"])
 @pairing_limit
 def pair():
-    """Pair this browser as a kiosk or display with a one-time code from the admin page."""
+    """Pair this browser as a kiosk or display with a one-time code from the admin page: posted
+    from the pairing form, or given once by the kiosk launcher (``/pair?code=``). Either way the
+    browser keeps the device token in an HttpOnly cookie, never in its address bar or history."""
+    code = request.values.get("code")
+    if request.method == "GET" and not code:
+        return render_template("pair.html", roles=(request.args.get("role") or "kiosk",))
     try:
-        token, role = box().accounts.redeem_pairing_code(request.form.get("code", ""))
+        token, role = box().accounts.redeem_pairing_code(code or "")
     except DomainError as exc:
-        return render_template("pair.html", roles=(request.form.get("role") or "kiosk",), error=exc.message), 422
+        return render_template("pair.html", roles=(request.values.get("role") or "kiosk",), error=exc.message), 422
     response = redirect(f"/{role}")
     response.set_cookie(DEVICE_COOKIE, token, max_age=COOKIE_YEARS * 365 * 86400, httponly=True,
                         samesite="Lax", secure=request.is_secure)

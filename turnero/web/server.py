@@ -5,9 +5,11 @@ needs sticky sessions for more). Threads serve HTTP requests and hold WebSocket 
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 
 THREADS = 256
@@ -29,7 +31,19 @@ class GunicornApp(BaseApplication):
     def load(self):
         global _master_pid
         _master_pid = os.getppid()
+        # Gunicorn answers what it refuses before the app (a request line over its limit, a broken
+        # header) with an HTML page and has no hook for it: answer in the API's JSON error format.
+        gunicorn_util.write_error = write_json_error
         return self.app_factory()
+
+
+def write_json_error(sock, status_int, reason, mesg):
+    """SPEC.md's error format for what the server itself refuses (never an HTML page)."""
+    codes = {400: "bad_request", 414: "uri_too_long", 431: "headers_too_large", 501: "not_implemented"}
+    body = json.dumps({"error": {"code": codes.get(status_int, "http_error"), "message": reason}}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    gunicorn_util.write_nonblock(sock, head + body)
 
 
 def serve(app_factory, host: str, port: int, log_level: str = "info") -> None:
