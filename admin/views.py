@@ -47,6 +47,7 @@ def _overview(settings_text: str | None = None, settings_error: str | None = Non
     return render_template(
         "admin/overview.html", settings=the_box.settings, users=the_box.accounts.users(),
         devices=the_box.accounts.devices(), health=health, settings_problem=settings_problem,
+        discreet=[service for service in the_box.settings.services.values() if service.discreet],
         pairing=request.args.get("pairing"), pairing_name=request.args.get("name"),
         audit_intact=intact, audit_count=audited, audit_detail=detail,
         audit_rows=audit.entries(the_box.store, 20), tests=current_app.extensions.get("turnero.device_tests", {}),
@@ -118,6 +119,17 @@ def set_password(username):
     _outcome(lambda: box().accounts.set_password(username, request.form.get("password", ""),
                                                       audit=action_audit()),
              t("admin.password_changed", name=username))
+    return redirect(url_for("admin.overview") + "#usuarios")
+
+
+@admin.post("/admin/users/<username>/services")
+@staff_page("admin")
+def set_services(username):
+    """The discreet services whose personal data this staff member may see (need to know)."""
+    discreet = {code for code, service in box().settings.services.items() if service.discreet}
+    chosen = [code for code in request.form.getlist("services") if code in discreet]
+    _outcome(lambda: box().accounts.set_services(username, chosen, audit=action_audit()),
+             t("admin.access_saved", name=username))
     return redirect(url_for("admin.overview") + "#usuarios")
 
 

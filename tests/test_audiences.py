@@ -169,3 +169,27 @@ def test_kiosk_appointment_lookup_is_neutral_bounded_and_recorded(app, tokens):
     assert len(lookups) == limit + 1  # every answered lookup (the kiosk's and the staff member's)
     assert any(row["actor"] == "kiosco-1" and row["details"]["found"] == ["cita-vic"] for row in lookups)
     assert DOCUMENT not in repr(lookups)  # the number looked up is not kept in the trail
+
+
+def test_an_admin_assigns_a_discreet_service_from_the_page_and_the_cli(app, tokens, data_dir):
+    import subprocess
+    import sys
+
+    from tests.test_admin import login
+
+    client = app.test_client()
+    csrf = login(client, "root")
+    page = client.get("/admin").get_data(as_text=True)
+    assert 'action="/admin/users/beto/services"' in page
+    response = client.post("/admin/users/beto/services", data={"services": ["VIC", "ORI"], "csrf_token": csrf})
+    assert response.status_code == 302
+    users = {user["username"]: user for user in app.extensions["turnero"].accounts.users()}
+    assert users["beto"]["services"] == ["VIC"]  # only discreet services are an assignment
+    cli = subprocess.run([sys.executable, "-m", "turnero.cli", "user", "add", "lucia", "--role", "staff",
+                          "--services", "VIC", "--password-stdin", "--data-dir", str(data_dir)],
+                         input="clave larga 1\n", capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    wrong = subprocess.run([sys.executable, "-m", "turnero.cli", "user", "add", "luis", "--role", "staff",
+                            "--services", "ORI", "--password-stdin", "--data-dir", str(data_dir)],
+                           input="clave larga 1\n", capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 1 and "not a discreet service" in wrong.stderr

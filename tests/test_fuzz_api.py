@@ -64,9 +64,9 @@ def seed(engine) -> dict:
         held = counter["ticket"]
         if held is not None:
             if held["status"] == "serving":
-                engine.finish(held["id"], "sofia", "resolved")
+                engine.finish(held["id"], "sofia", "resolved", supervisor=True)
             else:
-                engine.cancel(held["id"], "sofia")
+                engine.cancel(held["id"], "sofia", supervisor=True)
         if counter["state"] != "closed":
             engine.close_counter(counter["id"], "sofia", supervisor=True)
 

@@ -64,7 +64,13 @@ def cmd_user_add(args):
         password = password[:-1] if password.endswith("\r") else password
     else:
         password = getpass.getpass("Contraseña: ")
-    Accounts(store).add_user(args.name, args.role, password, audit=args.audit)
+    services = [code.strip() for code in (args.services or "").split(",") if code.strip()]
+    discreet = [code for code, service in settings.services.items() if service.discreet]
+    for code in services:
+        if code not in discreet:
+            raise CommandError(f"{code!r} is not a discreet service of this sede "
+                               f"(discreet: {', '.join(discreet) or '-'})")
+    Accounts(store).add_user(args.name, args.role, password, audit=args.audit, services=services)
     print(f"user {args.name} added with role {args.role}")
 
 
@@ -175,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("name")
     user_add.add_argument("--role", required=True, choices=("staff", "supervisor", "admin"))
     user_add.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    user_add.add_argument("--services", metavar="VIC,...",
+                          help="discreet services whose personal data this staff member may see")
 
     device = sub.add_parser("device", help="kiosks and displays").add_subparsers(
         dest="action", required=True, metavar="ACTION")
