@@ -85,9 +85,7 @@ class Scene:
 
     def context(self, name: str, viewport=None):
         if name not in self.contexts:
-            # bypass_csp: axe is injected as a script the box's Content-Security-Policy (rightly)
-            # refuses; every other browser test runs the pages under that policy.
-            context = self.browser.new_context(locale="es-PE", timezone_id="America/Lima", bypass_csp=True,
+            context = self.browser.new_context(locale="es-PE", timezone_id="America/Lima",
                                                viewport=viewport or {"width": 1366, "height": 900})
             self.contexts[name] = context
             if name.startswith("staff:"):
