@@ -59,7 +59,9 @@ def test_a_bad_archive_is_refused_whole_before_anything_changes(tmp_path, engine
     engine.issue("ORI")
     engine.store.close()
     target = write_sede(tmp_path / "target")
-    Engine(Store.in_data_dir(target), engine.settings).issue("PEN")
+    target_store = Store.in_data_dir(target)
+    Engine(target_store, engine.settings).issue("PEN")
+    target_store.close()  # checkpointed now, not whenever the garbage collector closes it
     before = {name: (target / name).read_bytes() for name in ("turnero.db", "sede.toml")}
     broken = (data_dir / "sede.toml").read_text().replace('timezone = "America/Lima"', 'timezone = "Marte/Olimpo"')
     cases = {
