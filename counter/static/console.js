@@ -11,7 +11,9 @@
   const state = {counter: null, queue: [], figures: null, inFlight: false, lastWaiting: null,
                  skew: 0, notified: 0,
                  printer: null, unprinted: [], reprinting: {}, reprinted: {}, classFor: null, classBusy: false,
-                 issueBusy: false, issueKey: null, issued: null};
+                 issueBusy: false, issueKey: null, issued: null,
+                 // tickets whose failed print was already news (or already failed when the page loaded)
+                 failureNews: null};
 
   function t(key, params) { return L.format(msg[key] || key, params || {}); }
   function now() { return Date.now() + state.skew; }
@@ -466,6 +468,10 @@
       const answer = await L.api("GET", "/printer");
       state.printer = answer.data.printer;
       state.unprinted = answer.data.unprinted || [];
+      if (state.failureNews === null) {
+        state.failureNews = {};
+        state.unprinted.forEach(function (item) { state.failureNews[item.id] = true; });
+      }
     } catch (error) {
       if (error.code !== "network") fail(error);
       return;
@@ -554,7 +560,9 @@
     socket.on("print.status", function (news) {
       if (!news || !news.print) return;
       const known = state.unprinted.some(function (item) { return item.id === news.ticket_id; });
-      if (news.print.status === "failed" && !known) {
+      // Whether the list refreshed before or after this news arrived, a failure is told once.
+      if (news.print.status === "failed" && !(state.failureNews && news.ticket_id in state.failureNews)) {
+        if (state.failureNews) state.failureNews[news.ticket_id] = true;
         $("printer-news").textContent = t("counter.printer.failed_news",
                                           {code: news.code, state: printerLabel({status: "error", detail: news.detail})});
       } else if (news.print.status === "printed" && (known || news.ticket_id in state.reprinted ||
