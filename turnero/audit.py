@@ -193,8 +193,8 @@ class _Coverage:
                 return f"event {seq} is unreadable (covered by row {row['id']})"
             events.append({"seq": seq, "id": event["id"], "type": event["type"], "at": event["at"], "data": data})
         if events_digest(events) != sealed:
-            which = f"event {seqs[0]}" if len(seqs) == 1 else f"events {seqs[0]}-{seqs[-1]}"
-            return f"{which} differ from what row {row['id']} sealed (edited)"
+            which = f"event {seqs[0]} differs" if len(seqs) == 1 else f"events {seqs[0]}-{seqs[-1]} differ"
+            return f"{which} from what row {row['id']} sealed (edited)"
         for event in events:
             problem = self._attention(event)
             if problem:
