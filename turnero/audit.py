@@ -129,21 +129,26 @@ def verify(store) -> tuple[bool, int, str]:
 
 def _verify(conn) -> tuple[bool, int, str]:
     coverage = _Coverage(conn)
-    previous, count, expected_id = GENESIS, 0, 1
-    for raw in conn.execute("SELECT * FROM audit_log ORDER BY id"):
-        row = dict(raw)
-        if row["id"] != expected_id:
-            return False, count, f"row {expected_id} is missing (next is {row['id']})"
-        if row["prev_hash"] != previous:
-            return False, count, f"row {row['id']} does not follow row {row['id'] - 1}"
-        if row_hash(row) != row["hash"]:
-            return False, count, f"row {row['id']} was altered"
-        problem = coverage.row(row)
-        if problem:
-            return False, count, problem
-        previous, count, expected_id = row["hash"], count + 1, expected_id + 1
-    problem = coverage.finish()
-    return (False, count, problem) if problem else (True, count, "ok")
+    rows = conn.execute("SELECT * FROM audit_log ORDER BY id")
+    try:
+        previous, count, expected_id = GENESIS, 0, 1
+        for raw in rows:
+            row = dict(raw)
+            if row["id"] != expected_id:
+                return False, count, f"row {expected_id} is missing (next is {row['id']})"
+            if row["prev_hash"] != previous:
+                return False, count, f"row {row['id']} does not follow row {row['id'] - 1}"
+            if row_hash(row) != row["hash"]:
+                return False, count, f"row {row['id']} was altered"
+            problem = coverage.row(row)
+            if problem:
+                return False, count, problem
+            previous, count, expected_id = row["hash"], count + 1, expected_id + 1
+        problem = coverage.finish()
+        return (False, count, problem) if problem else (True, count, "ok")
+    finally:
+        rows.close()
+        coverage.events.close()
 
 
 class _Coverage:
