@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from central.db import Database
@@ -50,7 +50,10 @@ def _error(code: str, message: str, status: int):
 def _register_errors(app: Flask):
     @app.errorhandler(CentralError)
     def central_error(error: CentralError):
-        return _error(error.code, error.message, error.status)
+        response = make_response(_error(error.code, error.message, error.status))
+        if error.code == "login_required":  # a browser asks for the viewer's name and token
+            response.headers["WWW-Authenticate"] = 'Basic realm="turnero-central", charset="UTF-8"'
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

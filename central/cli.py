@@ -5,9 +5,13 @@
     turnero-central sede token CODE                  # a new token (the old one stops working)
     turnero-central sede list
     turnero-central appointments import FILE --sede CODE   # JSON list (or {"appointments": [...]})
+    turnero-central viewer add NAME                  # who may read the KPIs; prints the token once
+    turnero-central viewer remove NAME
+    turnero-central viewer list
 
 The database is ``--database-url``, else ``TURNERO_CENTRAL_DATABASE_URL``, else
-``sqlite:///turnero-central.db`` in the current directory.
+``sqlite:///turnero-central.db`` in the current directory. Every command first creates or
+upgrades its schema (:meth:`central.db.Database.create_schema`).
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ import os
 import sys
 
 from central.db import DEFAULT_URL, Database
-from central.service import CentralError, add_sede, import_appointments, list_sedes, rotate_token
+from central.service import (CentralError, add_sede, add_viewer, import_appointments, list_sedes, list_viewers,
+                             remove_viewer, rotate_token)
 
 
 def _database(args) -> Database:
@@ -59,7 +64,7 @@ def cmd_sede_token(args):
 def cmd_sede_list(args):
     for sede in list_sedes(_database(args)):
         print(f"{sede['code']}\t{sede['name']}\tacked_seq={sede['acked_seq']}\t"
-              f"last={sede['last_received_at'] or '-'}")
+              f"last={sede['last_received_at'] or '-'}\tepochs={sede['epochs']}")
 
 
 def cmd_appointments_import(args):
@@ -73,6 +78,22 @@ def cmd_appointments_import(args):
         raise CentralError("invalid_json", f"{args.file}: expected a list of appointments", 400)
     count = import_appointments(_database(args), args.sede, items)
     print(f"{count} appointment(s) stored for sede {args.sede}")
+
+
+def cmd_viewer_add(args):
+    token = add_viewer(_database(args), args.name)
+    print(f"viewer {args.name} registered; the KPI pages ask for this name and this token (shown only once):")
+    print(token)
+
+
+def cmd_viewer_remove(args):
+    remove_viewer(_database(args), args.name)
+    print(f"viewer {args.name} removed")
+
+
+def cmd_viewer_list(args):
+    for viewer in list_viewers(_database(args)):
+        print(f"{viewer['name']}\t{viewer['created_at']}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     importer = add(appointments, "import", cmd_appointments_import, "store appointments from a JSON file")
     importer.add_argument("file")
     importer.add_argument("--sede", required=True)
+
+    viewer = sub.add_parser("viewer", help="who may read the KPI pages and JSON").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    add(viewer, "add", cmd_viewer_add, "register a viewer; prints their token once").add_argument("name")
+    add(viewer, "remove", cmd_viewer_remove, "remove a viewer (their token stops working)").add_argument("name")
+    add(viewer, "list", cmd_viewer_list, "list viewers")
     return parser
 
 

@@ -4,6 +4,11 @@ Only this module knows which one it is. SQL is written once with ``?`` placehold
 types; each write is one transaction (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL a row lock on
 the sede serializes its batches). Connections come from a small pool, so a threaded server
 reuses them instead of opening one per request.
+
+The schema is versioned (``schema_version``): :data:`STEPS` is an append-only list of upgrade
+steps, each a list of portable statements, applied in one transaction by :meth:`Database.create_schema`
+(every ``turnero-central`` command runs it). A new database goes through the same steps as an
+old one, so the upgrade path is the one always exercised.
 """
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from pathlib import Path
 
 DEFAULT_URL = "sqlite:///turnero-central.db"
 
-SCHEMA = [
+# Step 1: the first schema (before versioning; IF NOT EXISTS keeps a database of that time as it is).
+SCHEMA_V1 = [
     """CREATE TABLE IF NOT EXISTS sedes (
         code TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -70,6 +76,83 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS appointments_by_version ON appointments (sede, version)",
 ]
+
+LEGACY_EPOCH = "legacy"  # the epoch of pushes that name none (boxes of an earlier version)
+
+# Step 2: events and attentions per (sede, epoch, seq); per-epoch progress and audit anchor; the
+# people who may read the KPI pages. Tables whose primary key changes are copied and renamed
+# (portable between SQLite and PostgreSQL); what was held becomes the sede's legacy epoch.
+EPOCHS = [
+    """CREATE TABLE epochs (
+        sede TEXT NOT NULL REFERENCES sedes(code),
+        epoch TEXT NOT NULL,
+        acked_seq BIGINT NOT NULL DEFAULT 0,
+        events_received BIGINT NOT NULL DEFAULT 0,
+        first_received_at TEXT,
+        last_received_at TEXT,
+        audit_row BIGINT,
+        audit_hash TEXT,
+        audit_seq BIGINT,
+        audit_received_at TEXT,
+        PRIMARY KEY (sede, epoch)
+    )""",
+    f"""INSERT INTO epochs (sede, epoch, acked_seq, events_received, first_received_at, last_received_at)
+        SELECT code, '{LEGACY_EPOCH}', acked_seq, events_received, last_received_at, last_received_at FROM sedes
+        WHERE acked_seq > 0 OR events_received > 0""",
+    "ALTER TABLE sedes ADD COLUMN epoch TEXT",
+    f"UPDATE sedes SET epoch = '{LEGACY_EPOCH}' WHERE acked_seq > 0 OR events_received > 0",
+    """CREATE TABLE attentions_by_epoch (
+        sede TEXT NOT NULL,
+        epoch TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        event_id TEXT,
+        ticket_id TEXT,
+        service TEXT,
+        counter TEXT,
+        staff TEXT,
+        priority TEXT,
+        outcome TEXT NOT NULL,
+        wait_seconds DOUBLE PRECISION,
+        service_seconds DOUBLE PRECISION,
+        day TEXT NOT NULL,
+        PRIMARY KEY (sede, epoch, seq)
+    )""",
+    f"""INSERT INTO attentions_by_epoch (sede, epoch, seq, event_id, ticket_id, service, counter, staff, priority,
+            outcome, wait_seconds, service_seconds, day)
+        SELECT a.sede, '{LEGACY_EPOCH}', a.seq, (SELECT e.id FROM events e WHERE e.sede = a.sede AND e.seq = a.seq),
+            a.ticket_id, a.service, a.counter, a.staff, a.priority, a.outcome, a.wait_seconds, a.service_seconds, a.day
+        FROM attentions a""",
+    "DROP TABLE attentions",
+    "ALTER TABLE attentions_by_epoch RENAME TO attentions",
+    "CREATE INDEX attentions_by_day ON attentions (sede, day)",
+    # One row per (sede, epoch, seq): the primary key is what makes a re-sent batch a no-op, and
+    # two histories (a restored box) never meet under one seq.
+    """CREATE TABLE events_by_epoch (
+        sede TEXT NOT NULL REFERENCES sedes(code),
+        epoch TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        at TEXT NOT NULL,
+        day TEXT NOT NULL,
+        service TEXT,
+        data TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (sede, epoch, seq)
+    )""",
+    f"""INSERT INTO events_by_epoch (sede, epoch, seq, id, type, at, day, service, data, received_at)
+        SELECT sede, '{LEGACY_EPOCH}', seq, id, type, at, day, service, data, received_at FROM events""",
+    "DROP TABLE events",
+    "ALTER TABLE events_by_epoch RENAME TO events",
+    "CREATE INDEX events_by_day ON events (sede, day, type)",
+    """CREATE TABLE viewers (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    )""",
+]
+
+STEPS = [SCHEMA_V1, EPOCHS]  # append only; never edit a step that has shipped
 
 
 class Database:
@@ -169,9 +252,27 @@ class Database:
         self.one("SELECT 1")
 
     def create_schema(self):
+        """Create or upgrade the schema to the last of :data:`STEPS` (one transaction)."""
         with self.transaction() as tx:
-            for statement in SCHEMA:
-                tx.execute(statement)
+            if self.dialect == "postgresql":
+                # Two processes starting at once: one upgrades, the other then finds it done.
+                tx.execute("SELECT pg_advisory_xact_lock(74110)")
+            tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.one("SELECT version FROM schema_version")
+            if row is None:
+                tx.execute("INSERT INTO schema_version (version) VALUES (0)")
+            version = row[0] if row else 0
+            if version > len(STEPS):
+                raise ValueError(f"the central database has schema version {version}, newer than this program's "
+                                 f"({len(STEPS)}); upgrade turnero-central")
+            for number, statements in enumerate(STEPS, start=1):
+                if number > version:
+                    for statement in statements:
+                        tx.execute(statement)
+                    tx.execute("UPDATE schema_version SET version = ?", (number,))
+
+    def schema_version(self) -> int:
+        return self.one("SELECT version FROM schema_version")[0]
 
     def lock_clause(self) -> str:
         """Row lock for a sede's progress row (SQLite's BEGIN IMMEDIATE already serializes writers)."""

@@ -3,6 +3,11 @@ reports (``turnero.stats``): issued, served, no-shows, cancelled, transferred, w
 times (median, p90), share served within the target wait.
 
 Days are the sede's own service days (each event's ``at`` carries the sede's offset).
+
+Each event is counted once, by its id, whatever epochs carry it: a restored box sends its history
+again under its new epoch, with the same event ids, and its tickets must not count twice. Events
+that really differ (what the box did after the backup, and what it does after the restore) have
+different ids and all count: nothing that happened is lost.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from datetime import date
 
 from turnero.stats import summary
 
+from central import checks
 from central.service import CentralError
 
 MAX_DAYS = 400
@@ -20,6 +26,8 @@ COUNTED = {"ticket.issued": "issued", "ticket.cancelled": "cancelled", "ticket.t
 
 def period(from_text: str | None, to_text: str | None, today: date) -> tuple[str, str]:
     try:
+        if not all(checks.is_date(text) for text in (from_text, to_text) if text):
+            raise ValueError("not YYYY-MM-DD")
         start = date.fromisoformat(from_text) if from_text else today
         end = date.fromisoformat(to_text) if to_text else (start if from_text else today)
     except ValueError:
@@ -32,25 +40,35 @@ def period(from_text: str | None, to_text: str | None, today: date) -> tuple[str
 def sede_kpis(db, code: str, first: str, last: str, target_wait_minutes: int = 30) -> dict:
     counts: dict[str, dict] = {}
     for service, event_type, n in db.all(
-            "SELECT service, type, COUNT(*) FROM events WHERE sede = ? AND day >= ? AND day <= ? AND type IN "
+            "SELECT service, type, COUNT(DISTINCT id) FROM events WHERE sede = ? AND day >= ? AND day <= ? AND type IN "
             "('ticket.issued', 'ticket.cancelled', 'ticket.transferred', 'ticket.expired') GROUP BY service, type",
             (code, first, last)):
         if event_type == "ticket.transferred":
             continue  # counted from the ticket it left, below
         counts.setdefault(service, {})[COUNTED[event_type]] = n
     # A transfer event's data.ticket is the new ticket; the KPI belongs to the service it left.
-    for (data,) in db.all("SELECT data FROM events WHERE sede = ? AND day >= ? AND day <= ? AND "
-                          "type = 'ticket.transferred'", (code, first, last)):
-        origin = (json.loads(data).get("from") or {}).get("service")
-        bucket = counts.setdefault(origin, {})
+    seen: set = set()
+    for event_id, data in db.all("SELECT id, data FROM events WHERE sede = ? AND day >= ? AND day <= ? AND "
+                                 "type = 'ticket.transferred' ORDER BY epoch, seq", (code, first, last)):
+        if event_id in seen:
+            continue
+        seen.add(event_id)
+        left = json.loads(data).get("from")
+        origin = left.get("service") if isinstance(left, dict) else None
+        bucket = counts.setdefault(origin if isinstance(origin, str) else None, {})
         bucket["transferred"] = bucket.get("transferred", 0) + 1
 
     groups: dict[str, dict] = {}
     counters: dict[str, dict] = {}
     target = target_wait_minutes * 60
-    for service, counter, outcome, wait, served in db.all(
-            "SELECT service, counter, outcome, wait_seconds, service_seconds FROM attentions "
-            "WHERE sede = ? AND day >= ? AND day <= ?", (code, first, last)):
+    seen = set()
+    for event_id, epoch, seq, service, counter, outcome, wait, served in db.all(
+            "SELECT event_id, epoch, seq, service, counter, outcome, wait_seconds, service_seconds FROM attentions "
+            "WHERE sede = ? AND day >= ? AND day <= ? ORDER BY epoch, seq", (code, first, last)):
+        key = event_id if event_id is not None else (epoch, seq)
+        if key in seen:
+            continue  # the same event, sent again under another epoch
+        seen.add(key)
         for table, key in ((groups, service), (counters, counter)):
             bucket = table.setdefault(key, _empty())
             if outcome == "no_show":

@@ -6,6 +6,7 @@ translates them.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -13,10 +14,14 @@ import re
 import secrets
 from datetime import datetime, timezone
 
+from central import checks
+from central.db import LEGACY_EPOCH
+
 MAX_BATCH = 500
 APPOINTMENT_PAGE = 500
 SEDE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 APPOINTMENT_STATUSES = ("booked", "cancelled")
+VIEWER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class CentralError(Exception):
@@ -62,10 +67,11 @@ def rotate_token(db, code: str) -> str:
 
 
 def list_sedes(db) -> list[dict]:
-    rows = db.all("SELECT code, name, acked_seq, events_received, last_received_at, created_at FROM sedes "
-                  "ORDER BY code")
+    """Each sede with its latest epoch's ``acked_seq`` and how many epochs (databases) it sent."""
+    rows = db.all("SELECT code, name, acked_seq, events_received, last_received_at, created_at, epoch, "
+                  "(SELECT COUNT(*) FROM epochs WHERE epochs.sede = sedes.code) FROM sedes ORDER BY code")
     return [{"code": r[0], "name": r[1], "acked_seq": r[2], "events_received": r[3], "last_received_at": r[4],
-             "created_at": r[5]} for r in rows]
+             "created_at": r[5], "epoch": r[6], "epochs": r[7]} for r in rows]
 
 
 def authenticate(db, code: str, authorization: str | None) -> None:
@@ -83,61 +89,160 @@ def authenticate(db, code: str, authorization: str | None) -> None:
     raise CentralError("invalid_token", "The token is not valid for this sede.", 401)
 
 
+# ------------------------------------------------------------------ who may read the KPIs
+
+def add_viewer(db, name: str) -> str:
+    """Register someone who may read the KPI pages and JSON; returns their token (shown once), the
+    password of HTTP Basic with ``name`` as user. Errors: invalid_viewer (422), viewer_exists (409)."""
+    if not VIEWER_NAME.fullmatch(name or ""):
+        raise CentralError("invalid_viewer", "Viewer names are 1-64 letters, digits, '.', '-' or '_'.", 422)
+    token = secrets.token_urlsafe(32)
+    with db.transaction() as tx:
+        if tx.one("SELECT 1 FROM viewers WHERE name = ?", (name,)):
+            raise CentralError("viewer_exists", f"Viewer {name} already exists (remove it for a new token).", 409)
+        tx.execute("INSERT INTO viewers (name, token_hash, created_at) VALUES (?, ?, ?)",
+                   (name, token_hash(token), now_text()))
+    return token
+
+
+def remove_viewer(db, name: str) -> None:
+    """Errors: unknown_viewer (404)."""
+    with db.transaction() as tx:
+        if tx.execute("DELETE FROM viewers WHERE name = ?", (name,)).rowcount != 1:
+            raise CentralError("unknown_viewer", f"No viewer {name!r}.", 404)
+
+
+def list_viewers(db) -> list[dict]:
+    return [{"name": r[0], "created_at": r[1]} for r in db.all("SELECT name, created_at FROM viewers ORDER BY name")]
+
+
+def authorize_reader(db, authorization: str | None, code: str | None = None) -> str:
+    """Who reads the KPIs: a viewer (HTTP Basic ``name:token``, or ``Bearer <token>``) or, for one
+    sede's JSON (``code``), that sede's own token. Returns ``viewer:NAME`` or ``sede:CODE``.
+
+    Errors: login_required (401: no credential, or not a valid one), wrong_sede (403)."""
+    scheme, _, value = (authorization or "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "basic" and value:
+        try:
+            name, _, secret = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except ValueError:  # not base64, not UTF-8
+            name = secret = ""
+        row = db.one("SELECT token_hash FROM viewers WHERE name = ?", (name,)) if name and secret else None
+        if row is not None and hmac.compare_digest(token_hash(secret), row[0]):
+            return f"viewer:{name}"
+    elif scheme.lower() == "bearer" and value:
+        given = token_hash(value)
+        row = db.one("SELECT name FROM viewers WHERE token_hash = ?", (given,))
+        if row is not None:
+            return f"viewer:{row[0]}"
+        sede = db.one("SELECT code FROM sedes WHERE token_hash = ?", (given,))
+        if sede is not None and code is not None:
+            if sede[0] != code:
+                raise CentralError("wrong_sede", "A sede's token reads only that sede's figures.", 403)
+            return f"sede:{code}"
+    raise CentralError("login_required", "The KPIs need a viewer's credential (HTTP Basic; see "
+                       "'turnero-central viewer add') or, for one sede's JSON, that sede's token.", 401)
+
+
 # ------------------------------------------------------------------ events
 
 def ingest(db, code: str, body) -> int:
-    """Store a contiguous batch, each ``(sede, seq)`` once, in one transaction; return ``acked_seq``:
-    the highest seq held with no gap from 1.
+    """Store a contiguous batch of one epoch, each ``(sede, epoch, seq)`` once, in one transaction;
+    return ``acked_seq``: the highest seq of that epoch held with no gap from 1.
 
-    Errors: bad_request (400: not an object, no event list); sede_mismatch, invalid_event,
-    non_contiguous_batch (422); batch_too_large (413); seq_conflict (409: a seq already held with
-    another event id, e.g. a box restored from an old backup).
+    ``body``: ``{"sede", "epoch"?, "events", "audit_head"?: {"row", "hash"}}``. A body without an
+    epoch (a box of an earlier version) is the sede's legacy epoch. The audit head is kept as the
+    epoch's anchor (:func:`_anchor`).
+
+    Errors: bad_request (400: not an object, no event list); sede_mismatch, invalid_epoch,
+    invalid_audit_head, invalid_event, non_contiguous_batch (422); batch_too_large (413);
+    seq_conflict (409: a seq of this epoch already held with another event id, e.g. a database
+    file copied back by hand); audit_conflict (409: the audit chain went back or was rewritten).
     """
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise CentralError("bad_request", "The body must be {\"sede\": ..., \"events\": [...]}.", 400)
     if body.get("sede") != code:
         raise CentralError("sede_mismatch", "The body's sede does not match the URL.", 422)
+    epoch = _epoch(body.get("epoch"))
+    head = _audit_head(body.get("audit_head"))
     events = body["events"]
     if len(events) > MAX_BATCH:
         raise CentralError("batch_too_large", f"At most {MAX_BATCH} events per batch.", 413)
-    rows = [_event_row(code, event, index) for index, event in enumerate(events)]
+    rows = [_event_row(code, epoch, event, index) for index, event in enumerate(events)]
     for previous, current in zip(rows, rows[1:]):
-        if current[1] != previous[1] + 1:
-            raise CentralError("non_contiguous_batch", f"seq {current[1]} follows {previous[1]}: a batch must be "
+        if current[2] != previous[2] + 1:
+            raise CentralError("non_contiguous_batch", f"seq {current[2]} follows {previous[2]}: a batch must be "
                                "ascending and contiguous.", 422)
+    attentions = [_attention_row(code, epoch, event) for event in events]
     received = now_text()
     with db.transaction() as tx:
-        acked = tx.one("SELECT acked_seq FROM sedes WHERE code = ?" + db.lock_clause(), (code,))[0]
-        if not rows:
-            return acked
-        first, last = rows[0][1], rows[-1][1]
-        held = dict(tx.all("SELECT seq, id FROM events WHERE sede = ? AND seq >= ? AND seq <= ?", (code, first, last)))
-        for row in rows:
-            if row[1] in held and held[row[1]] != row[2]:
-                raise CentralError("seq_conflict", f"seq {row[1]} is already held with another event id; this "
-                                   "box's history differs from what was received before.", 409)
-        new = [row for row in rows if row[1] not in held]
+        tx.one("SELECT acked_seq FROM sedes WHERE code = ?" + db.lock_clause(), (code,))
+        state = tx.one("SELECT acked_seq, audit_row, audit_hash, audit_seq, audit_received_at FROM epochs "
+                       "WHERE sede = ? AND epoch = ?", (code, epoch))
+        if state is None:
+            if not rows and head is None:
+                return 0  # nothing of this epoch is held, and nothing to keep
+            tx.execute("INSERT INTO epochs (sede, epoch, first_received_at) VALUES (?, ?, ?)", (code, epoch, received))
+            state = (0, None, None, None, None)
+        acked = state[0]
+        new = []
+        if rows:
+            first, last = rows[0][2], rows[-1][2]
+            held = dict(tx.all("SELECT seq, id FROM events WHERE sede = ? AND epoch = ? AND seq >= ? AND seq <= ?",
+                               (code, epoch, first, last)))
+            for row in rows:
+                if row[2] in held and held[row[2]] != row[3]:
+                    raise CentralError("seq_conflict", f"seq {row[2]} is already held with another event id; this "
+                                       "box's history differs from what was received before.", 409)
+            new = [row for row in rows if row[2] not in held]
+        anchor = _anchor(state[1:], head, rows[-1][2] if rows else 0, received)
         if new:
-            tx.executemany("INSERT INTO events (sede, seq, id, type, at, day, service, data, received_at) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*row, received) for row in new])
-            attentions = [a for a in (_attention_row(code, event) for event in _by_seq(events, new)) if a]
-            if attentions:
-                tx.executemany("INSERT INTO attentions (sede, seq, ticket_id, service, counter, staff, priority, "
-                               "outcome, wait_seconds, service_seconds, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               attentions)
-        if first <= acked + 1 < last + 1:
+            tx.executemany("INSERT INTO events (sede, epoch, seq, id, type, at, day, service, data, received_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*row, received) for row in new])
+            wanted = {row[2] for row in new}
+            fresh = [a for a in attentions if a is not None and a[2] in wanted]
+            if fresh:
+                tx.executemany("INSERT INTO attentions (sede, epoch, seq, event_id, ticket_id, service, counter, staff,"
+                               " priority, outcome, wait_seconds, service_seconds, day)"
+                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", fresh)
+        if rows and first <= acked + 1 < last + 1:
             acked = last
-        acked = _advance(tx, code, acked)
-        tx.execute("UPDATE sedes SET acked_seq = ?, events_received = events_received + ?, last_received_at = ? "
-                   "WHERE code = ?", (acked, len(new), received, code))
+        acked = _advance(tx, code, epoch, acked)
+        tx.execute("UPDATE epochs SET acked_seq = ?, events_received = events_received + ?, last_received_at = ?, "
+                   "audit_row = ?, audit_hash = ?, audit_seq = ?, audit_received_at = ? WHERE sede = ? AND epoch = ?",
+                   (acked, len(new), received, *anchor, code, epoch))
+        tx.execute("UPDATE sedes SET acked_seq = ?, epoch = ?, events_received = events_received + ?, "
+                   "last_received_at = ? WHERE code = ?", (acked, epoch, len(new), received, code))
     return acked
 
 
-def _advance(tx, code: str, acked: int) -> int:
+def _anchor(held: tuple, head: dict | None, last_seq: int, received: str) -> tuple:
+    """The epoch's audit anchor after this push: ``(row, hash, seq, received_at)``.
+
+    Kept: the newest head (highest row). Refused (audit_conflict): a head at a row already
+    anchored with another hash (the chain was rewritten), or a head below the anchor sent with
+    newer events than the anchor's (rows were removed). A lower head with no newer events is an
+    older batch arriving late (two processes pushing at once) and changes nothing."""
+    row, digest, seq, _ = unchanged = tuple(held)
+    if head is None:
+        return unchanged
+    if row is None or head["row"] > row:
+        return head["row"], head["hash"], max(last_seq, seq or 0), received
+    if head["row"] == row and head["hash"] != digest:
+        raise CentralError("audit_conflict", f"audit row {row} was anchored here with another hash: the box's "
+                           "audit trail was rewritten.", 409)
+    if head["row"] < row and last_seq > (seq or 0):
+        raise CentralError("audit_conflict", f"the audit trail went back from row {row} to {head['row']} while "
+                           "events went on: the box's newest audit rows were removed.", 409)
+    return unchanged
+
+
+def _advance(tx, code: str, epoch: str, acked: int) -> int:
     """Walk past events stored earlier beyond a gap that is now filled."""
     while True:
-        seqs = [r[0] for r in tx.all("SELECT seq FROM events WHERE sede = ? AND seq > ? ORDER BY seq LIMIT 1000",
-                                     (code, acked))]
+        seqs = [r[0] for r in tx.all("SELECT seq FROM events WHERE sede = ? AND epoch = ? AND seq > ? ORDER BY seq "
+                                     "LIMIT 1000", (code, epoch, acked))]
         for seq in seqs:
             if seq != acked + 1:
                 return acked
@@ -146,47 +251,81 @@ def _advance(tx, code: str, acked: int) -> int:
             return acked
 
 
-def _event_row(code: str, event, index: int) -> tuple:
+def _epoch(value) -> str:
+    if value is None:
+        return LEGACY_EPOCH
+    if not isinstance(value, str) or not checks.UUID.fullmatch(value):
+        raise CentralError("invalid_epoch", "epoch must be the box database's UUID.", 422)
+    return value.lower()
+
+
+def _audit_head(value) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not checks.is_int(value.get("row")) \
+            or not isinstance(value.get("hash"), str) or not checks.SHA256_HEX.fullmatch(value["hash"]):
+        raise CentralError("invalid_audit_head", "audit_head must be {\"row\": a positive integer, \"hash\": "
+                           "64 lowercase hex digits}.", 422)
+    return {"row": value["row"], "hash": value["hash"]}
+
+
+def _event_row(code: str, epoch: str, event, index: int) -> tuple:
+    def bad(what):
+        return CentralError("invalid_event", f"events[{index}].{what}", 422)
+
     if not isinstance(event, dict):
         raise CentralError("invalid_event", f"events[{index}] is not an object.", 422)
     seq, event_id, event_type, at, data = (event.get(k) for k in ("seq", "id", "type", "at", "data"))
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise CentralError("invalid_event", f"events[{index}].seq must be a positive integer.", 422)
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 64:
-        raise CentralError("invalid_event", f"events[{index}].id must be a string.", 422)
-    if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
-        raise CentralError("invalid_event", f"events[{index}].type must be a string.", 422)
+    if not checks.is_int(seq):
+        raise bad(f"seq must be an integer from 1 to {checks.MAX_SEQ}.")
+    if not checks.is_text(event_id, 64):
+        raise bad("id must be a string (at most 64 characters).")
+    if not checks.is_text(event_type, 64):
+        raise bad("type must be a string (at most 64 characters).")
     if not isinstance(data, dict):
-        raise CentralError("invalid_event", f"events[{index}].data must be an object.", 422)
-    try:
-        moment = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise CentralError("invalid_event", f"events[{index}].at must be RFC 3339 with an offset.", 422)
+        raise bad("data must be an object.")
+    problem = checks.json_problem(data)
+    if problem:
+        raise bad(f"data {problem}.")
+    if checks.rfc3339(at) is None:
+        raise bad("at must be RFC 3339 (extended format) with an offset.")
     ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else {}
-    service = ticket.get("service") if isinstance(ticket.get("service"), str) else None
+    service = ticket.get("service")
+    if not checks.optional_text(service, 64):
+        raise bad("data.ticket.service must be a short string.")
+    attention = data.get("attention")
+    if isinstance(attention, dict):
+        for key in ("ticket_id", "service", "counter", "staff", "priority", "outcome"):
+            if not checks.optional_text(attention.get(key), 128):
+                raise bad(f"data.attention.{key} must be a short string.")
+        for key in ("wait_seconds", "service_seconds"):
+            if not checks.optional_number(attention.get(key)):
+                raise bad(f"data.attention.{key} must be a number.")
     # ``at`` carries the sede's own offset, so its date is the sede's service day.
-    return (code, seq, event_id, event_type, at, at[:10], service,
+    return (code, epoch, seq, event_id, event_type, at, at[:10], service,
             json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
-def _by_seq(events: list, rows: list):
-    wanted = {row[1] for row in rows}
-    return [event for event in events if event["seq"] in wanted]
-
-
-def _attention_row(code: str, event: dict):
+def _attention_row(code: str, epoch: str, event: dict):
     attention = event["data"].get("attention")
     if not isinstance(attention, dict) or not isinstance(attention.get("outcome"), str):
         return None
-    return (code, event["seq"], attention.get("ticket_id"), attention.get("service"), attention.get("counter"),
-            attention.get("staff"), attention.get("priority"), attention["outcome"],
-            _number(attention.get("wait_seconds")), _number(attention.get("service_seconds")), event["at"][:10])
+    return (code, epoch, event["seq"], event["id"], attention.get("ticket_id"), attention.get("service"),
+            attention.get("counter"), attention.get("staff"), attention.get("priority"), attention["outcome"],
+            checks.number_or_none(attention.get("wait_seconds")),
+            checks.number_or_none(attention.get("service_seconds")), event["at"][:10])
 
 
-def _number(value):
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def anchors(db, code: str) -> dict:
+    """What the central side holds of a sede, per epoch, newest first: events acknowledged and the
+    audit anchor (``turnero audit verify --against-central`` compares with it)."""
+    rows = db.all("SELECT epoch, acked_seq, events_received, first_received_at, last_received_at, audit_row, "
+                  "audit_hash, audit_received_at FROM epochs WHERE sede = ? ORDER BY last_received_at DESC, epoch",
+                  (code,))
+    return {"sede": code, "epochs": [
+        {"epoch": r[0], "acked_seq": r[1], "events_received": r[2], "first_received_at": r[3],
+         "last_received_at": r[4], "audit_head": {"row": r[5], "hash": r[6]} if r[5] is not None else None,
+         "audit_received_at": r[7]} for r in rows]}
 
 
 # ------------------------------------------------------------------ appointments
@@ -215,25 +354,22 @@ def _appointment_row(item, index: int) -> tuple:
 
     if not isinstance(item, dict):
         raise bad("not an object")
-    if not isinstance(item.get("id"), (str, int)) or isinstance(item.get("id"), bool) or str(item["id"]) == "":
-        raise bad("id is required")
-    if not isinstance(item.get("service"), str) or not item["service"]:
+    ident = item.get("id")
+    if not (checks.is_text(ident, 64) or checks.is_int(ident)):
+        raise bad("id is required (a string of at most 64 characters, or a positive integer)")
+    if not checks.is_text(item.get("service"), 64):
         raise bad("service is required")
-    try:
-        moment = datetime.fromisoformat(item.get("starts_at"))
-    except (TypeError, ValueError):
-        raise bad("starts_at must be an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise bad("starts_at needs an offset")
+    if checks.rfc3339(item.get("starts_at")) is None:
+        raise bad("starts_at must be an RFC 3339 time (extended format) with an offset")
     status = item.get("status", "booked")
     if status not in APPOINTMENT_STATUSES:
         raise bad(f"status must be one of {', '.join(APPOINTMENT_STATUSES)}")
     document = item.get("document")
-    if document is not None and not (isinstance(document, dict) and isinstance(document.get("type"), str)
-                                     and isinstance(document.get("number"), str)):
+    if document is not None and not (isinstance(document, dict) and checks.is_text(document.get("type"), 16)
+                                     and checks.is_text(document.get("number"), 32)):
         raise bad("document must be {\"type\", \"number\"}")
     name = item.get("name")
-    if name is not None and not isinstance(name, str):
+    if not checks.optional_text(name, 200):
         raise bad("name must be a string")
     return (str(item["id"]), item["service"], item["starts_at"], document["type"] if document else None,
             document["number"] if document else None, name, status)
@@ -243,7 +379,7 @@ def appointments_since(db, code: str, since: str | None) -> dict:
     """``{"appointments": [...], "cursor"}``: changes after the cursor, oldest change first."""
     if since in (None, ""):
         after = 0
-    elif since.isdigit():
+    elif since.isascii() and since.isdigit() and len(since) <= 18:  # fits a BIGINT
         after = int(since)
     else:
         raise CentralError("invalid_cursor", "The cursor is not one this server gave.", 400)

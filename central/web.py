@@ -1,11 +1,13 @@
-"""HTTP for the central receiver: the sync API the boxes call, and read-only KPI pages."""
+"""HTTP for the central receiver: the sync API the boxes call, and the KPI pages and JSON, which
+need a credential (a viewer's, or for one sede's JSON that sede's token); only ``/healthz`` is
+public."""
 from __future__ import annotations
 
 from datetime import date
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from central import kpis, service
+from central import checks, kpis, service
 from central.service import CentralError
 
 bp = Blueprint("central", __name__)
@@ -18,7 +20,8 @@ def _db():
 @bp.post("/api/v1/sedes/<code>/events")
 def receive_events(code):
     service.authenticate(_db(), code, request.headers.get("Authorization"))
-    body = request.get_json(silent=True)
+    # Parsed here, not with request.get_json: a body nested too deep for the parser is a 400 too.
+    body = checks.parse_json(request.get_data(cache=False))
     if body is None:
         raise CentralError("bad_request", "The body must be JSON.", 400)
     acked = service.ingest(_db(), code, body)
@@ -31,8 +34,17 @@ def send_appointments(code):
     return jsonify(service.appointments_since(_db(), code, request.args.get("since")))
 
 
+@bp.get("/api/v1/sedes/<code>/anchor")
+def anchor(code):
+    """What the central side holds of the sede per epoch (the box's ``audit verify --against-central``)."""
+    service.authorize_reader(_db(), request.headers.get("Authorization"), code)
+    _known(code)
+    return jsonify(service.anchors(_db(), code))
+
+
 @bp.get("/api/v1/sedes/<code>/kpis")
 def kpis_json(code):
+    service.authorize_reader(_db(), request.headers.get("Authorization"), code)
     _known(code)
     first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
     return jsonify(kpis.sede_kpis(_db(), code, first, last, current_app.config["TARGET_WAIT_MINUTES"]))
@@ -46,6 +58,7 @@ def healthz():
 
 @bp.get("/")
 def overview():
+    service.authorize_reader(_db(), request.headers.get("Authorization"))
     first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
     data = kpis.national(_db(), first, last, current_app.config["TARGET_WAIT_MINUTES"])
     return render_template("central/overview.html", data=data)
@@ -53,6 +66,7 @@ def overview():
 
 @bp.get("/sedes/<code>")
 def sede_page(code):
+    service.authorize_reader(_db(), request.headers.get("Authorization"))
     sede = _known(code)
     first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
     data = kpis.sede_kpis(_db(), code, first, last, current_app.config["TARGET_WAIT_MINUTES"])

@@ -78,6 +78,22 @@ def init_app(app):
     app.extensions.setdefault("turnero.device_tests", {})["sync"] = sync_now
 
 
+def central_anchors(settings) -> list[dict]:
+    """What the central side holds of this sede, per epoch (events acknowledged, audit chain
+    anchor), for ``turnero audit verify --against-central``. Errors: :class:`sync.client.SyncError`
+    (one line; also when ``[sync] central_url`` is not set)."""
+    from sync.client import CentralClient, Rejected
+
+    sync = settings.sync
+    if not sync.get("central_url"):
+        raise Rejected("sync is disabled: set [sync] central_url (and token) in sede.toml")
+    client = CentralClient(sync["central_url"], settings.sede["code"], sync["token"], sync["timeout_seconds"])
+    try:
+        return client.anchors()
+    finally:
+        client.close()
+
+
 def run_cli(args) -> int:
     """``turnero sync --status`` prints the state; ``--once`` does one push and pull round."""
     from sync.cli import run

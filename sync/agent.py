@@ -1,14 +1,17 @@
 """One push-and-pull exchange with the central side, shared by the worker and ``turnero sync --once``.
 
 Plain Python over the engine: events are read from the store in ``seq`` order and sent as the
-staff view of ``/api/v1/events``; the acknowledged point advances only on the central side's
-``acked_seq``. Errors are raised (:mod:`sync.client`); the caller records them.
+staff view of ``/api/v1/events``, with the database's epoch and the audit chain head (the central
+side keeps it as an anchor, see :mod:`turnero.audit`); the acknowledged point advances only on the
+central side's ``acked_seq`` for that epoch. Errors are raised (:mod:`sync.client`); the caller
+records them.
 """
 from __future__ import annotations
 
 import logging
 
 from sync.client import CentralClient, Retryable
+from turnero import audit
 from turnero.retention import purge_personal_data
 from turnero.sync_state import SyncState
 from turnero.errors import DomainError
@@ -38,7 +41,9 @@ class SyncAgent:
         if not rows:
             return 0
         events = [self.engine.views.event(row) for row in rows]
-        new_acked = self.client.push(events)
+        store = self.engine.store
+        # The head is read after the events, so it covers at least all of them.
+        new_acked = self.client.push(events, epoch=store.epoch(), audit_head=audit.head(store))
         # Never past what this box holds: a central side that "holds more" is not this box's history.
         new_acked = min(new_acked, self.engine.last_seq())
         self.state.record_ack(new_acked, self.engine.clock())

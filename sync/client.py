@@ -81,16 +81,28 @@ class CentralClient:
     def _url(self, what: str) -> str:
         return f"{self.base}/api/v1/sedes/{quote(self.sede, safe='')}/{what}"
 
-    def push(self, events: list[dict]) -> int:
-        """POST a contiguous batch; returns the central side's ``acked_seq``."""
-        body = json.dumps({"sede": self.sede, "events": events}, ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8")
+    def push(self, events: list[dict], epoch: str | None = None, audit_head: dict | None = None) -> int:
+        """POST a contiguous batch of this database's ``epoch``, with its audit chain head; returns
+        the central side's ``acked_seq`` for that epoch."""
+        payload = {"sede": self.sede, "events": events}
+        if epoch is not None:
+            payload = {"sede": self.sede, "epoch": epoch, "events": events, "audit_head": audit_head}
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         response = self._request("POST", self._url("events"), data=body,
                                  headers={"Content-Type": "application/json"})
         acked = _json(response).get("acked_seq")
         if not isinstance(acked, int) or isinstance(acked, bool) or acked < 0:
             raise Retryable(f"central answered without a valid acked_seq (HTTP {response.status_code})")
         return acked
+
+    def anchors(self) -> list[dict]:
+        """GET what the central side holds of this sede, per epoch: ``[{"epoch", "acked_seq",
+        "audit_head": {"row", "hash"} | None, "last_received_at"}]`` (``turnero audit verify
+        --against-central``)."""
+        epochs = _json(self._request("GET", self._url("anchor"))).get("epochs")
+        if not isinstance(epochs, list) or not all(_is_anchor(item) for item in epochs):
+            raise Retryable("central answered its anchor without a valid list of epochs")
+        return epochs
 
     def pull(self, since: str | None) -> tuple[list[dict], str | None]:
         """GET appointments changed since the cursor; returns (appointments, new cursor)."""
@@ -133,6 +145,16 @@ def _json(response) -> dict:
     if not isinstance(body, dict):
         raise Retryable("central answered JSON that is not an object")
     return body
+
+
+def _is_anchor(item) -> bool:
+    if not isinstance(item, dict) or not isinstance(item.get("epoch"), str):
+        return False
+    acked, head = item.get("acked_seq"), item.get("audit_head")
+    if not isinstance(acked, int) or isinstance(acked, bool):
+        return False
+    return head is None or (isinstance(head, dict) and isinstance(head.get("row"), int)
+                            and not isinstance(head.get("row"), bool) and isinstance(head.get("hash"), str))
 
 
 def _error_detail(response) -> str:

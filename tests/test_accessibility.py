@@ -11,12 +11,13 @@ The kiosk's own rule is stricter than WCAG: its touch targets are at least 15 mm
 """
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 import pytest
 
-from central.service import add_sede
+from central.service import add_sede, add_viewer
 from central.testing import CentralServer
 from conftest import PASSWORD
 
@@ -139,6 +140,7 @@ def central_server(tmp_path_factory):
     database = tmp_path_factory.mktemp("central") / "central.db"
     server = CentralServer(f"sqlite:///{database}")
     add_sede(server.db, "LIM-01", "Sede Lima Centro")
+    server.viewer = base64.b64encode(f"auditora:{add_viewer(server.db, 'auditora')}".encode()).decode()
     with server:
         yield server
 
@@ -264,6 +266,7 @@ def open_supervisor(scene):
 
 def open_central(scene, server, path):
     page = scene.context("anonymous").new_page()
+    page.set_extra_http_headers({"Authorization": f"Basic {server.viewer}"})  # the pages need a viewer
     assert page.goto(server.url + path).status == 200
     return page
 

@@ -63,6 +63,7 @@ def seed(engine) -> dict:
     for counter in engine.counters():
         held = counter["ticket"]
         if held is not None:
+            # sofia acts as the supervisor she is: the ticket may be held by someone else.
             if held["status"] == "serving":
                 engine.finish(held["id"], "sofia", "resolved", supervisor=True)
             else:

@@ -178,8 +178,8 @@ def test_soak_busy_day_with_kills_paper_out_and_central_down(tmp_path):
         days = sorted({t["issued_at"][:10] for t in kiosk.acknowledged.values()})
         period = {"from": days[0], "to": days[-1]}
         box_stats = box.call("GET", "/stats", "sofia", params=period).json()["totals"]
-        central_kpis = requests.get(f"{central.url}/api/v1/sedes/{SEDE}/kpis", params=period,
-                                    timeout=30).json()["totals"]
+        central_kpis = requests.get(f"{central.url}/api/v1/sedes/{SEDE}/kpis", params=period, timeout=30,
+                                    headers={"Authorization": f"Bearer {token}"}).json()["totals"]
     finally:
         stop.set()
         for display in displays:

@@ -7,7 +7,9 @@ only the service user can read.
 
 A restore validates the whole archive (database integrity, its migrations, ``sede.toml``) before
 touching anything, and refuses while a server holds the data directory: every running server
-takes :data:`LOCK_FILE` shared; a restore needs it exclusive.
+takes :data:`LOCK_FILE` shared; a restore needs it exclusive. The restored database gets a new
+epoch (its identity at the central side, see :mod:`turnero.store`) before it is put in place, so a
+restored box never sends events under seq numbers its earlier self already used.
 """
 from __future__ import annotations
 
@@ -157,11 +159,9 @@ def restore(data_dir: Path, source: Path, force: bool = False, entry: dict | Non
             scratch = Path(scratch)
             _extract(source, scratch)
             _validate(source, scratch)
+            _renew_identity(scratch, {**(entry or audit.describe("system", "system", "restore")),
+                                      "target": str(source)})
             _put_in_place(data_dir, scratch)
-        store = Store.in_data_dir(data_dir)
-        if entry is not None:
-            audit.record(store, {**entry, "target": str(source)})
-        store.close()
     finally:
         lock.close()
 
@@ -193,6 +193,17 @@ def _validate(source: Path, scratch: Path) -> None:
     except Exception as exc:  # sqlite3.Error, or a schema this version cannot read
         raise BackupError(f"{source}: the database cannot be opened by this version ({exc}); "
                           "nothing was changed") from None
+
+
+def _renew_identity(scratch: Path, entry: dict) -> None:
+    """A new epoch for the validated copy, recorded with who restored it in its audit trail, before
+    it is put in place: the box never runs the restored database under its old identity."""
+    store = Store.in_data_dir(scratch)
+    try:
+        store.renew_epoch(entry)
+        store.checkpoint()  # only the database file is put in place
+    finally:
+        store.close()
 
 
 def _put_in_place(data_dir: Path, scratch: Path) -> None:

@@ -144,12 +144,24 @@ def _os_user() -> str:
 
 
 def cmd_audit(args):
-    _, _, store = _open(args)
+    _, settings, store = _open(args)
     if args.audit_action == "verify":
         intact, count, detail = audit.verify(store)
         if not intact:
             raise CommandError(f"audit trail broken after {count} intact row(s): {detail}")
         print(f"audit trail intact: {count} row(s)")
+        if args.against_central:
+            from sync import central_anchors
+            from sync.client import SyncError
+
+            try:
+                anchors = central_anchors(settings)
+            except SyncError as exc:
+                raise CommandError(f"could not ask the central side: {exc}") from None
+            agrees, detail = audit.against_central(store, store.epoch(), anchors)
+            if not agrees:
+                raise CommandError(f"audit trail does not match the central side: {detail}")
+            print(f"central side: {detail}")
         return 0
     for row in reversed(audit.entries(store, args.limit)):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["at"]))
@@ -206,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = add("audit", cmd_audit, "verify or list the hash-chained audit trail")
     audit_cmd.add_argument("audit_action", choices=("verify", "list"))
     audit_cmd.add_argument("--limit", type=int, default=50)
+    audit_cmd.add_argument("--against-central", action="store_true",
+                           help="verify: also compare with the anchor the central side holds (needs [sync])")
 
     i18n = add("i18n-check", cmd_i18n_check, "list UI strings each language lacks (they show in Spanish)")
     i18n.add_argument("--languages", help="comma-separated, e.g. qu,ay (default: all but es)")

@@ -199,4 +199,18 @@ CREATE INDEX events_by_time ON events (at)
     """
 ALTER TABLE users ADD COLUMN services TEXT NOT NULL DEFAULT '[]'
 """,
+    # 9: the database's identity, an epoch made with it (Store.migrate fills it) and renewed by a
+    # restore: the central keeps events per (sede, epoch, seq), so a restored box's seq numbers
+    # never meet another history's
+    """
+CREATE TABLE box_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch TEXT NOT NULL,
+    since REAL NOT NULL
+)
+""",
 ]
+
+# The migration that creates ``box_identity``; the store gives the database its epoch right after it.
+BOX_IDENTITY = 9
+assert "CREATE TABLE box_identity" in MIGRATIONS[BOX_IDENTITY - 1]

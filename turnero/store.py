@@ -2,7 +2,12 @@
 
 Only this module opens the database. Every write goes through :meth:`Store.write`, one
 ``BEGIN IMMEDIATE`` transaction, and events are appended inside it (``seq`` has no gaps because
-``INTEGER PRIMARY KEY`` rows are only ever appended, inside the writing transaction).
+``INTEGER PRIMARY KEY`` rows are only ever appended, inside the writing transaction). A write that
+appends events, or that is handed an action's audit entry, also appends one audit row covering
+those events (:mod:`turnero.audit`), in the same transaction.
+
+Each database has an identity, its *epoch* (a UUID made with it and renewed by a restore): the
+central side keeps events per ``(sede, epoch, seq)``.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from turnero import audit as audit_trail
-from turnero.migrations import MIGRATIONS
+from turnero.migrations import BOX_IDENTITY, MIGRATIONS
 
 DB_FILE = "turnero.db"
 BUSY_TIMEOUT_SECONDS = 30  # how long a writer waits for another process's write lock
@@ -107,7 +112,9 @@ class Store:
         """One atomic ``BEGIN IMMEDIATE`` transaction; listeners hear its events after commit.
 
         ``audit``: the description of the action this transaction performs (who, what, from where);
-        its audit row is written inside the transaction, so the two commit or vanish together.
+        its audit row is written inside the transaction, so the two commit or vanish together. A
+        transaction that appends events without one (the midnight roll-over, a test) gets a system
+        entry: every event is covered by exactly one audit row.
 
         ``wait``: at most this many seconds for other writers, of this process and of others (by
         default this process's writers are waited for, other processes' for the busy timeout)."""
@@ -125,8 +132,9 @@ class Store:
             tx = Transaction(conn, self.clock())
             try:
                 yield tx
-                if audit is not None:
-                    audit_trail.append(tx, audit, [event["seq"] for event in tx.events])
+                if audit is not None or tx.events:
+                    audit_trail.append(tx, audit if audit is not None else audit_trail.system_entry(tx.events),
+                                       tx.events)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:  # also when COMMIT itself failed (disk full): never leave it open
@@ -167,10 +175,41 @@ class Store:
                         if statement.strip():
                             conn.execute(statement)
                     conn.execute("UPDATE schema_version SET version = ?", (number,))
+            if version < BOX_IDENTITY <= len(MIGRATIONS):
+                self._give_identity(conn)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def _give_identity(self, conn) -> None:
+        """The database's first epoch. A database that already holds events (made by an earlier
+        version) records in its audit trail from which event on the trail covers events."""
+        tx = Transaction(conn, self.clock())
+        epoch = str(uuid.uuid4())
+        conn.execute("INSERT INTO box_identity (id, epoch, since) VALUES (1, ?, ?)", (epoch, tx.now))
+        last = conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+        if last:
+            audit_trail.append(tx, audit_trail.describe("system", "system", audit_trail.COVERAGE_START, details={
+                "epoch_created": epoch, "events_from_seq": last + 1}))
+
+    def epoch(self) -> str:
+        """This database's identity (see the module docstring)."""
+        return self.read_one("SELECT epoch FROM box_identity WHERE id = 1")[0]
+
+    def renew_epoch(self, audit: dict) -> tuple[str, str]:
+        """Give this database a new epoch (a restore: its seq numbers will be reused), recorded in
+        its audit trail with ``audit`` (who restored). Nothing of the new epoch is at the central
+        side yet, so the acknowledged point goes back to 0 and every event is sent again under it.
+        Returns (previous epoch, new epoch)."""
+        new = str(uuid.uuid4())
+        renewed = {"to": new}
+        entry = {**audit, "details": {**(audit.get("details") or {}), "epoch_renewed": renewed}}
+        with self.write(audit=entry) as tx:
+            renewed["from"] = tx.one("SELECT epoch FROM box_identity WHERE id = 1")[0]
+            tx.execute("UPDATE box_identity SET epoch = ?, since = ? WHERE id = 1", (new, tx.now))
+            tx.execute("UPDATE sync_state SET acked_seq = 0 WHERE id = 1")
+        return renewed["from"], new
 
     def schema_version(self) -> int:
         return self.read_one("SELECT version FROM schema_version")[0]
