@@ -38,7 +38,9 @@ COUNTERS = {
     "v8": ["CON", "SOC"], "c2": ["PSI", "SOC"], "v9": ["ORI", "SOC", "PSI"], "v10": ["PEN", "CON", "ORI"],
 }
 CLERKS = {f"clerk{i}": "staff" for i in range(len(COUNTERS))}
-PERSONAL_KEYS = {"document", "name", "notes"}
+# What the hall must never receive (turnero/audiences.py); a person's name is checked by its value
+# below ("Persona Soak"), since a counter's name ("Ventanilla v1") is the hall's business.
+PERSONAL_KEYS = {"document", "notes", "case_ref", "staff", "public_id", "priority", "by", "reason", "pause_reason"}
 KILLS = 2
 
 
