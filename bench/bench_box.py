@@ -191,7 +191,8 @@ def _screen(url, token, measuring, stamps, stop):
         elif message in ("", "1", "41"):  # closed by the server
             connected = 0
         elif measuring.is_set() and message.startswith('42["ticket.called"'):
-            stamps.put((json.loads(message[2:])[1]["data"]["ticket"]["id"], time.perf_counter()))
+            # The hall's view of a ticket has its code, not its id (turnero/audiences.py).
+            stamps.put((json.loads(message[2:])[1]["data"]["ticket"]["code"], time.perf_counter()))
     stamps.put(("connected", connected))
     ws.close()
 
@@ -222,14 +223,14 @@ def fanout(box: LiveBox, clients: int, calls: int):
         http.post(f"{box.url}/api/v1/tickets", json={"service": "FAN"}, headers=headers)
         started = time.perf_counter()
         response = http.post(f"{box.url}/api/v1/counters/fan/call-next", headers=headers)
-        ticket = response.json()["ticket"]["id"]
+        ticket, code = response.json()["ticket"]["id"], response.json()["ticket"]["code"]
         got, deadline = 0, time.time() + 5
         while got < clients and time.time() < deadline:
             try:
                 received, stamp = stamps.get(timeout=max(0.01, deadline - time.time()))
             except Empty:
                 break
-            if received == ticket:
+            if received == code:
                 got += 1
                 latencies.append(stamp - started)
         http.post(f"{box.url}/api/v1/tickets/{ticket}/no-show", headers=headers)
