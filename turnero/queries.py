@@ -52,6 +52,24 @@ class QueueQueries:
             raise not_found("ticket", public_id)
         return self.views.public_ticket(self.ticket_view(self.store.connect(), row))
 
+    def public_waiting(self, public_ids) -> dict:
+        """public id -> public view, for those of ``public_ids`` whose ticket waits (their status
+        pages follow the estimate as the queue moves)."""
+        ids = list(public_ids)
+        conn = self.store.connect()
+        out = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = conn.execute(f"SELECT * FROM tickets WHERE status = 'waiting' AND public_id IN"
+                                f" ({','.join('?' * len(chunk))})", chunk).fetchall()
+            for row in rows:
+                out[row["public_id"]] = self.views.public_ticket(self.ticket_view(conn, row))
+        return out
+
+    def warm_estimates(self) -> None:
+        """Forecast the queue as it stands now, so the next transition finds it made."""
+        self.estimates.warm(self.store.connect())
+
     def queue(self, service: str | None = None) -> list[dict]:
         """Waiting tickets in call order, for one service or all of them."""
         if service is not None and service not in self.settings.services:
