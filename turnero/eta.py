@@ -66,6 +66,13 @@ class Estimator:
         result = self._result(conn, state)
         return {ticket_id: estimate(q, state.now) for ticket_id, q in result.tickets.items()}, state.served
 
+    def scene(self, conn) -> Scene:
+        """The queue as it stands, as the forecaster sees it (the what-if changes a copy)."""
+        return self._state(conn).scene()
+
+    def history(self, conn) -> wait_history.History:
+        return self._history_for(conn, self.clock())
+
     def warm(self, conn) -> None:
         """Make the current state's forecast now (after a commit, off any request's path)."""
         self._result(conn, self._state(conn))

@@ -26,6 +26,26 @@ NONBLANK_STR = {"type": "string", "pattern": "\\S"}  # a blank value counts as m
 ETA_RANGE = {"type": "object", "nullable": True, "required": ["low", "high"],
              "properties": {"low": {"type": "integer"}, "high": {"type": "integer"}}}
 
+# The what-if: null is the same as leaving a field out (the default horizon, no label, the counter's
+# own services).
+WHAT_IF_CHANGE = _obj({"counter": STR, "action": {"type": "string", "enum": ["open", "close", "services"]},
+                       "services": {"type": "array", "minItems": 1, "items": STR, "nullable": True}},
+                      ["counter", "action"])
+WHAT_IF_BODY = _obj({
+    "horizon_minutes": {"type": "integer", "minimum": 30, "maximum": 240, "nullable": True},
+    "scenarios": {"type": "array", "minItems": 1, "maxItems": 4, "items": _obj({
+        "label": NULLABLE_STR, "changes": {"type": "array", "minItems": 1, "maxItems": 4, "items": WHAT_IF_CHANGE}},
+        ["changes"])}}, ["scenarios"])
+NULLABLE_NUMBER = {"type": "number", "nullable": True}
+WHAT_IF_SERVICE = _obj({"code": STR, "name": STR, "served": {"type": "boolean"}, "waiting": {"type": "integer"},
+                        "arrivals": {"type": "number"}, "target_wait_minutes": {"type": "integer"},
+                        "wait_median_minutes": NULLABLE_NUMBER, "wait_p90_minutes": NULLABLE_NUMBER,
+                        "within_target": NULLABLE_NUMBER, "new_ticket": {"type": "object", "nullable": True}})
+WHAT_IF_ANSWER = _obj({"now": STR, "horizon_minutes": {"type": "integer"}, "scenarios": {"type": "array", "items": _obj({
+    "label": NULLABLE_STR, "changes": {"type": "array", "items": _obj({})},
+    "counters": {"type": "array", "items": _obj({"id": STR, "name": STR, "services": {"type": "array", "items": STR}})},
+    "services": {"type": "array", "items": WHAT_IF_SERVICE}})}})
+
 # (method, path, summary, roles, path params, request body schema, success status, success schema)
 ROUTES = [
     ("post", "/auth/login", "Log a staff user in", [], [],
@@ -127,6 +147,9 @@ ROUTES = [
     ("get", "/supervision", "Counters, queues against target, tickets beyond target, recent actions",
      ["supervisor"], [], EMPTY_BODY, 200, _obj({"counters": {"type": "array", "items": _obj({})},
                                                 "queues": {"type": "array", "items": _obj({})}})),
+    ("post", "/supervision/what-if", "Forecast waits per service for the next hours, as things are and under "
+     "each choice (open or close a counter, move its services); changes nothing", ["supervisor"], [],
+     WHAT_IF_BODY, 200, WHAT_IF_ANSWER),
     ("post", "/counters/{counter_id}/services", "Move the services an open counter serves", ["supervisor"],
      [COUNTER], _obj({"services": {"type": "array", "items": STR}, "reason": STR}, ["services", "reason"]), 200,
      WRAPPED_COUNTER),
