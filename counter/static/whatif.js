@@ -51,14 +51,17 @@
     const change = {counter: $("whatif-counter").value, action: action};
     if (action !== "close") {
       if (!chosen.length) { $("whatif-status").textContent = t("counter.sup.whatif_none"); return; }
-      change.services = chosen;
+      const own = (config.counters.filter(function (c) { return c.id === change.counter; })[0] || {services: []}).services;
+      const same = own.length === chosen.length && chosen.every(function (code) { return own.indexOf(code) >= 0; });
+      if (action === "services" || !same) change.services = chosen;  // opening as configured needs no list
     }
     options.push(change);
     renderOptions();
   });
 
   function cell(service) {
-    if (!service.served || service.wait_median_minutes === null) return t("counter.sup.whatif_unserved");
+    if (!service.served) return t("counter.sup.whatif_unserved");
+    if (service.wait_median_minutes === null) return t("counter.sup.whatif_nobody");
     const params = {median: Math.round(service.wait_median_minutes), p90: Math.round(service.wait_p90_minutes)};
     if (service.within_target === null) return t("counter.sup.whatif_cell_no_share", params);
     params.share = Math.round(service.within_target * 100);
