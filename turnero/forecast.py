@@ -140,8 +140,8 @@ def simulate(scene: Scene, runs: int | None = None) -> Result:
                            if (code, tier) in lane_of]) for counter in scene.counters]
     plan = _arrival_plan(scene, served, what_if)
     for _ in range(runs):
-        lanes = _lanes_for_run(scene, static, lane_of, served, rng, what_if, arrivals, plan)
-        _run(scene, lanes, counters, rng, times, waits)
+        lanes, pending = _lanes_for_run(scene, static, lane_of, served, rng, what_if, arrivals, plan)
+        _run(scene, lanes, counters, rng, times, waits, tracked + len(phantoms) + pending)
     tickets, ghost = {}, {}
     for key, values in times.items():
         if isinstance(key, tuple):
@@ -196,9 +196,11 @@ def _poisson_table(mean: float) -> list:
 
 
 def _lanes_for_run(scene, static, lane_of, served, rng, what_if, arrivals, plan):
-    """This run's lanes: the static queue plus the arrivals drawn for it (in time order)."""
+    """This run's lanes: the static queue plus the arrivals drawn for it (in time order), and how
+    many of those arrivals are tracked (what-if)."""
     lanes = list(static)
     random_ = rng.random
+    tracked_arrivals = 0
     for (code, tier), _tier, segments in plan:
         times = []
         for start, length, table in segments:
@@ -211,6 +213,7 @@ def _lanes_for_run(scene, static, lane_of, served, rng, what_if, arrivals, plan)
         for t in times:
             tracked = what_if and t < scene.track_arrivals_until
             arrivals[code] += tracked
+            tracked_arrivals += tracked
             extra.append(((t,), t, ("arrival",) if tracked else None, tier == TIER_PREFERENTIAL, code, t))
         index = lane_of[(code, tier)]
         lanes[index] = lanes[index] + extra
@@ -219,100 +222,98 @@ def _lanes_for_run(scene, static, lane_of, served, rng, what_if, arrivals, plan)
         if code in served and rng.random() < show:
             tracked = what_if and available < (scene.track_arrivals_until or 0)
             arrivals[code] += tracked
+            tracked_arrivals += tracked
             booked.append((code, (key,), available, ("arrival",) if tracked else None))
     for code, key, available, ident in booked:
         index = lane_of[(code, TIER_APPOINTMENT)]
         lanes[index] = sorted(lanes[index] + [(key, available, ident, False, code, available)],
                               key=lambda entry: entry[0])
-    return lanes
+    return lanes, tracked_arrivals
 
 
-def _run(scene, lanes, counters, rng, times, waits):
-    """One run: counters call tickets until every tracked ticket is called or the horizon passes."""
+def _run(scene, lanes, counters, rng, times, waits, pending):
+    """One run: counters call tickets until every tracked ticket (``pending`` of them) is called
+    or the horizon passes. The hot loop of the forecaster: kept flat on purpose."""
     now = scene.now
     end = now + scene.horizon
     day_start = scene.day_start
     pools = scene.pools
     limit = scene.streak_limit
     random_ = rng.random
+    heappop, heappush = heapq.heappop, heapq.heappush
     pointers = [0] * len(lanes)
     sizes = [len(lane) for lane in lanes]
     # Tier-0 lanes are few and small, and their tickets become callable out of slot order: they are
     # scanned; the other lanes are FIFO and only their heads are looked at.
     taken = [set() if index % TIERS == TIER_APPOINTMENT else None for index in range(len(lanes))]
-    pending = sum(1 for lane in lanes for entry in lane if entry[2] is not None)
     heap = []
-    state = []
+    streaks = []
+    owns = []
     for number, (counter, own) in enumerate(counters):
         start = now
         if counter.busy_service is not None:
             start = now + _remaining(pools, counter.busy_service, counter.busy_elapsed, now, day_start, random_)
         heap.append((start, number))
-        state.append([counter.streak, own])
+        streaks.append(counter.streak)
+        owns.append([index for index in own if sizes[index]])  # lanes with nobody in this run: never looked at
     heapq.heapify(heap)
     while heap and pending > 0:
-        t, number = heapq.heappop(heap)
+        t, number = heappop(heap)
         if t > end:
             break
-        streak, own = state[number]
-        choice = None
+        own = owns[number]
+        chosen = -1
+        entry = None
         best_tier = TIERS
         for index in own:
-            tier = index % TIERS
+            tier = index & 3  # index % TIERS
             if tier > best_tier:
                 break
-            lane = lanes[index]
             if tier == TIER_APPOINTMENT:
                 used = taken[index]
-                for position, entry in enumerate(lane):
-                    if position not in used and entry[1] <= t:  # sorted by slot: the first is its best
-                        if choice is None or entry[0] < choice[2][0]:
-                            choice = (index, position, entry)
-                            best_tier = tier
+                for position, candidate in enumerate(lanes[index]):
+                    if position not in used and candidate[1] <= t:  # sorted by slot: the first is its best
+                        if entry is None or candidate[0] < entry[0]:
+                            chosen, entry, best_tier, at = index, candidate, tier, position
                         break
                 continue
             position = pointers[index]
             if position < sizes[index]:
-                entry = lane[position]
-                if entry[1] <= t and (choice is None or entry[0] < choice[2][0]):
-                    choice = (index, position, entry)
-                    best_tier = tier
-        if choice is not None and best_tier == TIER_PREFERENTIAL and limit and streak >= limit:
-            normal = None
+                candidate = lanes[index][position]
+                if candidate[1] <= t and (entry is None or candidate[0] < entry[0]):
+                    chosen, entry, best_tier, at = index, candidate, tier, position
+        if best_tier == TIER_PREFERENTIAL and limit and streaks[number] >= limit:
             for index in own:
-                if index % TIERS != TIER_NORMAL:
+                if index & 3 != TIER_NORMAL:
                     continue
                 position = pointers[index]
                 if position < sizes[index]:
-                    entry = lanes[index][position]
-                    if entry[1] <= t and (normal is None or entry[0] < normal[2][0]):
-                        normal = (index, position, entry)
-            if normal is not None:
-                choice = normal
-        if choice is None:
+                    candidate = lanes[index][position]
+                    if candidate[1] <= t and (best_tier != TIER_NORMAL or candidate[0] < entry[0]):
+                        chosen, entry, best_tier, at = index, candidate, TIER_NORMAL, position
+        if entry is None:
             following = _next_available(lanes, pointers, sizes, taken, own, t)
             if following is not None:
-                heapq.heappush(heap, (following, number))
+                heappush(heap, (following, number))
             continue
-        index, position, entry = choice
-        if taken[index] is not None:
-            taken[index].add(position)
+        if chosen & 3 == TIER_APPOINTMENT:
+            taken[chosen].add(at)
         else:
-            pointers[index] = position + 1
+            pointers[chosen] = at + 1
         ident = entry[2]
         if ident is not None:
             pending -= 1
             if ident[0] == "phantom":
                 times[ident].append(t)
-                heapq.heappush(heap, (t, number))  # a phantom does not occupy the counter
+                heappush(heap, (t, number))  # a phantom does not occupy the counter
                 continue
             if ident[0] != "arrival":
                 times[ident].append(t)
             if entry[5] is not None and waits:
                 waits[entry[4]].append(t - entry[5])
-        state[number][0] = streak + 1 if entry[3] else 0
+        streaks[number] = streaks[number] + 1 if entry[3] else 0
         pool = pools[entry[4]][int((t - day_start) // 3600) % 24]
-        heapq.heappush(heap, (t + pool[int(random_() * len(pool))], number))
+        heappush(heap, (t + pool[int(random_() * len(pool))], number))
     _censor(lanes, pointers, taken, times, waits, end)
 
 

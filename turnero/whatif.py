@@ -18,7 +18,7 @@ HORIZON_RANGE = (30, 240)
 MAX_SCENARIOS = 4
 MAX_CHANGES = 4
 ACTIONS = ("open", "close", "services")
-RUNS = 60  # per scenario: waits are pooled over every ticket of every run
+RUNS = 100  # per scenario: waits are pooled over every ticket of every run
 
 
 def check(settings, body: dict) -> tuple[int, list]:
