@@ -54,16 +54,19 @@ class QueueQueries:
 
     def public_waiting(self, public_ids) -> dict:
         """public id -> public view, for those of ``public_ids`` whose ticket waits (their status
-        pages follow the estimate as the queue moves)."""
+        pages follow the estimate as the queue moves): one forecast for all of them."""
         ids = list(public_ids)
         conn = self.store.connect()
+        now = self.clock()
+        estimates, _served = self.estimates.tickets(conn)
         out = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             rows = conn.execute(f"SELECT * FROM tickets WHERE status = 'waiting' AND public_id IN"
                                 f" ({','.join('?' * len(chunk))})", chunk).fetchall()
             for row in rows:
-                out[row["public_id"]] = self.views.public_ticket(self.ticket_view(conn, row))
+                place = ordering.position(conn, row, self.settings.services[row["service"]], now)
+                out[row["public_id"]] = self.views.public_ticket(self.views.ticket(row, place, estimates.get(row["id"])))
         return out
 
     def warm_estimates(self) -> None:
