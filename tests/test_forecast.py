@@ -159,3 +159,24 @@ def test_history_of_preferential_arrivals_lengthens_a_normal_wait(engine, clock)
     engine.estimates._results.clear()
     baseline = engine.get_ticket(ticket["id"])
     assert with_history["eta_minutes"] > baseline["eta_minutes"]
+
+
+def test_a_ticket_issued_after_the_pump_made_the_forecast_runs_no_new_simulation(engine, monkeypatch):
+    """Transitions must stay quick: the issue reads the kept forecast's "issued now" answer."""
+    engine.open_counter("v1", "ana")
+    for _ in range(4):
+        engine.issue("PEN")
+    engine.issue("PEN", priority="gestante")
+    engine.warm_estimates()  # what the event pump does after a commit
+    runs = []
+    real = forecast.simulate
+    monkeypatch.setattr(forecast, "simulate", lambda *args, **kwargs: runs.append(1) or real(*args, **kwargs))
+    listed = {s["code"]: s for s in engine.services_overview()}["PEN"]
+    normal, _ = engine.issue("PEN")
+    assert runs == [] and normal["eta_range_minutes"] == listed["eta_range_minutes"]
+    engine.warm_estimates()
+    runs.clear()
+    elder, _ = engine.issue("PEN", priority="adulto_mayor")
+    assert runs == [] and elder["position"] == 2 and elder["eta_minutes"] < normal["eta_minutes"]
+    engine.get_ticket(normal["id"])  # the queue changed: this one is forecast afresh
+    assert runs == [1]
