@@ -39,16 +39,17 @@ class Estimator:
     # ----------------------------------------------------------------- answers
 
     def ticket(self, conn, row) -> dict | None:
-        """The estimate of a waiting ticket row."""
+        """The estimate of a waiting ticket row (called inside transitions: kept answers first, and
+        a quick forecast when there is none)."""
+        if not self._served(conn, row["service"]):
+            return None  # (without reading the queue: no open counter serves it)
         state = self._state(conn)
-        if row["service"] not in state.served:
-            return None
         result = self._cached(state.fingerprint, state.now)
         if result is None:
             result = self._as_issued_now(state, row)
             if result is not None:
                 return result
-            result = self._result(conn, state)
+            result = self._result(conn, state, forecast.QUICK_BUDGET)
         quantiles = result.tickets.get(row["id"])
         return estimate(quantiles, state.now) if quantiles is not None else None
 
@@ -105,17 +106,23 @@ class Estimator:
         self._history = (now, hour, newest, history)
         return history
 
-    def _cached(self, fingerprint, now: float):
+    @staticmethod
+    def _served(conn, service: str) -> bool:
+        return any(service in json.loads(row[0] or "[]") for row in
+                   conn.execute("SELECT services FROM counter_state WHERE state = 'open'"))
+
+    def _cached(self, fingerprint, now: float, full: bool = False):
         with self._lock:
             result = self._results.get(fingerprint)
-        if result is not None and 0 <= now - result.now <= MAX_AGE_SECONDS:
+        if result is not None and 0 <= now - result.now <= MAX_AGE_SECONDS and (result.full or not full):
             return result
         return None
 
-    def _result(self, conn, state) -> forecast.Result:
-        result = self._cached(state.fingerprint, state.now)
+    def _result(self, conn, state, budget: int = forecast.STEP_BUDGET) -> forecast.Result:
+        full = budget >= forecast.STEP_BUDGET
+        result = self._cached(state.fingerprint, state.now, full)
         if result is None:
-            result = forecast.simulate(state.scene())
+            result = forecast.simulate(state.scene(), budget=budget)
             with self._lock:
                 self._results[state.fingerprint] = result
                 self._results.move_to_end(state.fingerprint)
@@ -138,7 +145,7 @@ class Estimator:
             if other[1] == row["service"] and _tier_of(other, self.settings, state.now) == tier \
                     and (other[4], other[5]) > (row["queued_at"], row["number"]):
                 return None
-        result = self._cached(state.fingerprint_with(others), state.now)
+        result = self._cached(state.fingerprint_with(others), state.now, full=True)
         if result is None or (row["service"], tier) not in result.phantoms:
             return None
         return estimate(result.phantoms[(row["service"], tier)], state.now)

@@ -30,8 +30,11 @@ TIER_APPOINTMENT, TIER_URGENT, TIER_PREFERENTIAL, TIER_NORMAL = 0, 1, 2, 3
 TIERS = 4
 SEED = 14
 # Work per forecast: runs x calls simulated. Shallow queues get up to MAX_RUNS runs; a very long
-# queue gets fewer (never below MIN_RUNS), so one forecast stays a few milliseconds.
+# queue gets fewer (never below MIN_RUNS), so one forecast stays a few milliseconds. A forecast
+# made inside a transition (nothing kept to read it from) gets QUICK_BUDGET: the event pump makes
+# the full one right after the commit.
 STEP_BUDGET = 3000
+QUICK_BUDGET = 800
 MAX_RUNS = 300
 MIN_RUNS = 16
 HORIZON_SECONDS = 10 * 3600  # a ticket not called by then is reported at this bound
@@ -87,14 +90,15 @@ class Result:
     served: frozenset  # services some open counter serves
     waits: dict = field(default_factory=dict)
     arrivals: dict = field(default_factory=dict)  # service -> arrivals recorded per run, on average
+    full: bool = True  # made with the full budget (else a quick one, made inside a transition)
 
 
 def served_services(counters) -> frozenset:
     return frozenset(code for counter in counters for code in counter.services)
 
 
-def runs_for(calls: int) -> int:
-    return max(MIN_RUNS, min(MAX_RUNS, STEP_BUDGET // max(1, calls)))
+def runs_for(calls: int, budget: int = STEP_BUDGET) -> int:
+    return max(MIN_RUNS, min(MAX_RUNS, budget // max(1, calls)))
 
 
 def quantiles(values: list) -> tuple:
@@ -109,7 +113,7 @@ def quantiles(values: list) -> tuple:
     return tuple(out)
 
 
-def simulate(scene: Scene, runs: int | None = None) -> Result:
+def simulate(scene: Scene, runs: int | None = None, budget: int = STEP_BUDGET) -> Result:
     served = served_services(scene.counters)
     services = sorted(served | {ticket.service for ticket in scene.waiting})
     lane_of = {(code, tier): index for index, (code, tier) in
@@ -131,7 +135,7 @@ def simulate(scene: Scene, runs: int | None = None) -> Result:
         static[lane_of[(code, tier)]].append(((scene.now, math.inf), scene.now, ("phantom", code, tier),
                                               tier == TIER_PREFERENTIAL, code, None))
     what_if = scene.track_arrivals_until is not None
-    runs = runs or runs_for(tracked + len(phantoms) + _expected_arrivals(scene, served))
+    runs = runs or runs_for(tracked + len(phantoms) + _expected_arrivals(scene, served), budget)
     rng = random.Random(SEED)
     times = {entry[2]: [] for lane in static for entry in lane if entry[2] is not None}
     waits = {code: [] for code in services} if what_if else {}
@@ -149,7 +153,7 @@ def simulate(scene: Scene, runs: int | None = None) -> Result:
         else:
             tickets[key] = quantiles(values)
     return Result(now=scene.now, runs=runs, tickets=tickets, phantoms=ghost, served=served, waits=waits,
-                  arrivals={code: count / runs for code, count in arrivals.items()})
+                  arrivals={code: count / runs for code, count in arrivals.items()}, full=budget >= STEP_BUDGET)
 
 
 def _expected_arrivals(scene: Scene, served) -> int:

@@ -32,7 +32,7 @@ PRINTER_NAMESPACE = "/printer"
 
 class EventPump:
     POLL_SECONDS = 0.5  # picks up events committed by other processes (the CLI)
-    ESTIMATE_SECONDS = 1.0  # at most this often, the queue's forecast is made again after it moved
+    ESTIMATE_SECONDS = 0.25  # at most this often, the queue's forecast is made again after it moved
 
     def __init__(self, engine, socketio: SocketIO):
         self.engine = engine
@@ -59,7 +59,8 @@ class EventPump:
 
     def _run(self):
         while not self._stop.is_set():
-            self._wake.wait(self.POLL_SECONDS)
+            # (woken again to make the forecast once the throttle allows, if the queue moved meanwhile)
+            self._wake.wait(self.ESTIMATE_SECONDS if self._moved else self.POLL_SECONDS)
             self._wake.clear()
             try:
                 self.pump()
