@@ -35,7 +35,7 @@ SEED = 14
 # the full one right after the commit.
 STEP_BUDGET = 3000
 QUICK_BUDGET = 800
-MAX_RUNS = 300
+MAX_RUNS = 200
 MIN_RUNS = 16
 HORIZON_SECONDS = 10 * 3600  # a ticket not called by then is reported at this bound
 QUANTILES = (0.1, 0.5, 0.9)
@@ -135,14 +135,20 @@ def simulate(scene: Scene, runs: int | None = None, budget: int = STEP_BUDGET) -
         static[lane_of[(code, tier)]].append(((scene.now, math.inf), scene.now, ("phantom", code, tier),
                                               tier == TIER_PREFERENTIAL, code, None))
     what_if = scene.track_arrivals_until is not None
-    runs = runs or runs_for(tracked + len(phantoms) + _expected_arrivals(scene, served), budget)
+    plan = _arrival_plan(scene, served, what_if)
+    # A run costs its calls and setting up each counter and each lane that gets arrivals.
+    cost = tracked + len(phantoms) + _expected_arrivals(scene, served) + 2 * len(scene.counters) + len(plan)
+    runs = runs or runs_for(cost, budget)
     rng = random.Random(SEED)
     times = {entry[2]: [] for lane in static for entry in lane if entry[2] is not None}
     waits = {code: [] for code in services} if what_if else {}
     arrivals = {code: 0 for code in services}
+    # Each counter looks only at lanes someone may be in: the queue's, and those that get arrivals.
+    used = {index for index, lane in enumerate(static) if lane} | {lane_of[key] for key, _, _ in plan}
+    used |= {lane_of[(code, TIER_APPOINTMENT)] for code, *_ in scene.appointments if (code, TIER_APPOINTMENT) in lane_of}
     counters = [(counter, [lane_of[(code, tier)] for tier in range(TIERS) for code in counter.services
-                           if (code, tier) in lane_of]) for counter in scene.counters]
-    plan = _arrival_plan(scene, served, what_if)
+                           if (code, tier) in lane_of and lane_of[(code, tier)] in used])
+                for counter in scene.counters]
     for _ in range(runs):
         lanes, pending = _lanes_for_run(scene, static, lane_of, served, rng, what_if, arrivals, plan)
         _run(scene, lanes, counters, rng, times, waits, tracked + len(phantoms) + pending)
@@ -259,7 +265,7 @@ def _run(scene, lanes, counters, rng, times, waits, pending):
             start = now + _remaining(pools, counter.busy_service, counter.busy_elapsed, now, day_start, random_)
         heap.append((start, number))
         streaks.append(counter.streak)
-        owns.append([index for index in own if sizes[index]])  # lanes with nobody in this run: never looked at
+        owns.append(own)
     heapq.heapify(heap)
     while heap and pending > 0:
         t, number = heappop(heap)
