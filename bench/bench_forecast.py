@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import forecast_days  # noqa: E402
 from config import load_settings  # noqa: E402
 from forecast_days import Oracle, Scenario, _day, figures, sede_text, simulate  # noqa: E402
 from tests.conftest import LIMA, FakeClock, write_sede  # noqa: E402
@@ -166,12 +167,19 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--unseen", type=int, nargs="+", default=[101, 102, 103, 104, 105, 106])
     parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--sigma", type=float, default=forecast_days.SIGMA,
+                        help="log-normal spread of the attentions (0.6: coefficient of variation about 0.66)")
+    parser.add_argument("--only", nargs="+", choices=["time", "accuracy"], default=["time", "accuracy"])
     args = parser.parse_args()
+    forecast_days.SIGMA = args.sigma
     if args.quick:
         args.days, args.seeds, args.unseen, args.reps = 3, args.seeds[:1], args.unseen[:1], 5
-    timing(args.reps)
-    print()
-    accuracy(args.days, args.seeds, args.unseen)
+    if "time" in args.only:
+        timing(args.reps)
+        print()
+    if "accuracy" in args.only:
+        print(f"(attentions: log-normal, mean {forecast_days.MEAN_SERVICE_MINUTES:g} min, sigma {args.sigma:g})")
+        accuracy(args.days, args.seeds, args.unseen)
 
 
 if __name__ == "__main__":

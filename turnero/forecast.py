@@ -102,11 +102,14 @@ def runs_for(calls: int, budget: int = STEP_BUDGET) -> int:
 
 
 def quantiles(values: list) -> tuple:
+    """QUANTILES of the runs' values, read at the plotting positions share x (n + 1): the range
+    between the 10th and 90th then holds a new draw 80 % of the time whatever the number of runs
+    (reading them at share x (n - 1) makes it narrower the fewer runs there are)."""
     values.sort()
     last = len(values) - 1
     out = []
     for share in QUANTILES:
-        position = share * last
+        position = min(last, max(0.0, share * (last + 2) - 1))
         low = int(position)
         high = min(low + 1, last)
         out.append(values[low] + (values[high] - values[low]) * (position - low))
