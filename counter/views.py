@@ -14,7 +14,8 @@ from turnero.web.auth import box
 from turnero.documents import DOCUMENT_TYPES
 from turnero.i18n import messages, translate
 from turnero.web.pages import staff_page
-from turnero.stats import compute_stats
+from turnero.staffing import suggestion
+from turnero.stats import compute_stats, parse_period
 
 blueprint = Blueprint("counter", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/counter-static")
@@ -85,8 +86,9 @@ def reports():
             t("counter.reports.chart_daily"), [d["date"][5:] for d in stats["daily"]],
             [(t("counter.reports.col_issued"), [d["issued"] for d in stats["daily"]]),
              (t("counter.reports.col_served"), [d["served"] for d in stats["daily"]])]))
+    staffing = suggestion(box().engine, *parse_period(box().engine.clock, stats["from"], stats["to"]))
     return render_template("counter/reports.html", stats=stats, rows=rows, columns=COLUMNS, charts=chart_list,
-                           month=stats["from"][:7])
+                           month=stats["from"][:7], staffing=staffing)
 
 
 @blueprint.get("/reports/export.csv")

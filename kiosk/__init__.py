@@ -14,7 +14,8 @@ from flask_wtf.csrf import generate_csrf
 from kiosk.qr import qr_svg
 from turnero.web.auth import box
 from turnero.errors import DomainError
-from turnero.i18n import LANGUAGE_NAMES, catalog, messages
+from turnero.i18n import LANGUAGE_NAMES, catalog, messages, plural_language
+from turnero.wait_words import wait_words
 from turnero.web.pages import device_page
 
 kiosk = Blueprint("kiosk", __name__, template_folder="templates", static_folder="static",
@@ -33,6 +34,7 @@ def kiosk_page():
     config = {
         "languages": languages,
         "messages": {code: messages(code, "kiosk.") for code in settings.sede["languages"]},
+        "plural_languages": {code: plural_language(code) for code in settings.sede["languages"]},
         "inactivity_seconds": settings.kiosk["inactivity_seconds"],
         "privacy_url": settings.kiosk["privacy_url"],
         "sede": settings.sede["name"],
@@ -74,8 +76,9 @@ def public_ticket(public_id):
     ticket = box().engine.public_ticket(public_id)
     lang = ticket["language"] if ticket["language"] in LANGUAGE_NAMES else "es"
     return render_template("kiosk/public.html", ticket=ticket, public_id=public_id, lang=lang,
-                           config={"public_id": public_id, "ticket": ticket,
-                                   "messages": messages(lang, "public.")})
+                           eta_text=wait_words("public", ticket, lang),
+                           config={"public_id": public_id, "ticket": ticket, "messages": messages(lang, "public."),
+                                   "plural_language": plural_language(lang)})
 
 
 def init_app(app):

@@ -28,10 +28,8 @@ def build_layout(slip: dict, width_mm: int = 80, cut: bool = True, logo: str = "
     blocks.append({"kind": "rule", "text": "-" * columns})
     if slip["people_ahead"] is not None:
         blocks += _text(f"{labels['people_ahead']}: {slip['people_ahead']}", columns, align="left")
-    if slip["eta_minutes"] == 0:
-        blocks += _text(labels["eta_soon"], columns, align="left")
-    elif slip["eta_minutes"] is not None:
-        blocks += _text(f"{labels['eta']}: ~{slip['eta_minutes']} {labels['minutes']}", columns, align="left")
+    if slip["eta_text"]:
+        blocks += _text(slip["eta_text"], columns, align="left")
     blocks += _text(f"{labels['issued']}: {slip['date']} {slip['time']}", columns, align="left")
     blocks.append({"kind": "feed", "lines": 1})
     blocks.append({"kind": "qr", "data": slip["qr"], "module": QR_MODULE[width_mm]})

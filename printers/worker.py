@@ -124,6 +124,7 @@ class PrintWorker:
         prefix = services[0].prefix if services else "A"
         sample = {"code": f"{prefix}-000", "service_label": translate("admin.test_printer_service"),
                   "language": "es", "priority": None, "position": 1, "eta_minutes": 0,
+                  "eta_range_minutes": {"low": 0, "high": 0},
                   "issued_at": self.engine.clock(), "status_url": self.engine.views.status_url("prueba")}
         try:
             state = self._print_slip(sample, "test")

@@ -264,6 +264,19 @@ def open_supervisor(scene):
     return page
 
 
+def open_supervisor_whatif(scene):
+    """The "¿y si…?" with two options compared (its form, list and result table)."""
+    page = open_supervisor(scene)
+    page.select_option("#whatif-counter", "v2")
+    page.click("#whatif-add")
+    page.select_option("#whatif-counter", "v1")
+    page.select_option("#whatif-action", "close")
+    page.click("#whatif-add")
+    page.click("#whatif-run")
+    page.wait_for_selector("#whatif-table:not([hidden]) tbody tr")
+    return page
+
+
 def open_central(scene, server, path):
     page = scene.context("anonymous").new_page()
     page.set_extra_http_headers({"Authorization": f"Basic {server.viewer}"})  # the pages need a viewer
@@ -292,6 +305,7 @@ PAGES = {
     "public-called": lambda s: open_public(s, "called"),
     "counter": open_counter,
     "supervisor": open_supervisor,
+    "supervisor-whatif": open_supervisor_whatif,
     "reports": lambda s: s.staff_page("sofia", "/reports"),
     "reports-summary": lambda s: s.staff_page("sofia", "/reports/summary"),
     "admin": lambda s: s.staff_page("root", "/admin"),

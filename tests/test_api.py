@@ -45,7 +45,7 @@ def test_issue_ticket_shape(api, tokens):
     assert response.status_code == 201
     ticket = response.json
     for key in ("id", "public_id", "code", "number", "service", "status", "priority", "channel", "language",
-                "position", "eta_minutes", "issued_at", "called_at", "started_at", "finished_at", "counter",
+                "position", "eta_minutes", "eta_range_minutes", "issued_at", "called_at", "started_at", "finished_at", "counter",
                 "status_url", "print"):
         assert key in ticket, key
     assert ticket["code"] == "A-001" and ticket["channel"] == "kiosk" and ticket["language"] == "qu"
@@ -70,6 +70,34 @@ def test_collections_are_wrapped(api, tokens):
     services = {s["code"]: s for s in api.get("/services").json["services"]}
     assert services["ORI"]["waiting"] == 1 and services["ORI"]["open"] is True
     assert services["ORI"]["prefix"] == "A" and services["ORI"]["names"]["es"] == "Orientación legal"
+
+
+def test_wait_estimate_is_null_until_a_counter_serving_the_service_opens(api, tokens):
+    ticket = api.as_(tokens["kiosk"]).post("/tickets", {"service": "PEN"}).json
+    assert ticket["eta_minutes"] is None and ticket["eta_range_minutes"] is None
+    public = api.as_(None).get(f"/public/tickets/{ticket['public_id']}").json
+    assert public["eta_minutes"] is None and public["eta_range_minutes"] is None
+    page = api.client.get(f"/t/{ticket['public_id']}").get_data(as_text=True)
+    assert "Espera estimada: por confirmar" in page
+    listed = {s["code"]: s for s in api.as_(tokens["kiosk"]).get("/services").json["services"]}
+    assert listed["PEN"]["eta_minutes"] is None and listed["PEN"]["eta_range_minutes"] is None
+    api.post("/counters/v1/open")  # ORI and PEN
+    second = api.as_(tokens["kiosk"]).post("/tickets", {"service": "PEN"}).json
+    spread = second["eta_range_minutes"]
+    assert set(spread) == {"low", "high"} and spread["low"] <= second["eta_minutes"] <= spread["high"]
+    assert second["eta_minutes"] > 0  # one person before, a free counter calls the first
+    public = api.as_(None).get(f"/public/tickets/{second['public_id']}").json
+    assert public["eta_range_minutes"] == spread and public["eta_minutes"] == second["eta_minutes"]
+    listed = {s["code"]: s for s in api.as_(tokens["kiosk"]).get("/services").json["services"]}
+    assert listed["PEN"]["eta_range_minutes"]["high"] >= spread["high"]  # a third person waits longer
+    assert listed["VIC"]["eta_minutes"] is None  # nobody serves VIC yet
+    board = api.as_(tokens["display"]).get("/events?after=0").json["events"]
+    assert all("eta_minutes" not in e["data"].get("ticket", {}) for e in board)  # the hall gets no estimate
+    page = api.client.get(f"/t/{second['public_id']}").get_data(as_text=True)
+    # (the services list made the queue's full forecast: the page and the API now read that one)
+    spread = api.as_(None).get(f"/public/tickets/{second['public_id']}").json["eta_range_minutes"]
+    words = f"entre {spread['low']} y {spread['high']} minutos" if spread["low"] < spread["high"] else "minuto"
+    assert words in page
 
 
 def test_counter_workflow_over_http(api, tokens):

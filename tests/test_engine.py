@@ -315,16 +315,19 @@ def test_seq_is_gap_free_even_after_failed_transitions(engine):
     assert seqs == list(range(1, len(seqs) + 1))
 
 
-def test_eta_uses_recent_service_times_and_open_counters(engine, clock):
+def test_estimate_is_null_until_a_counter_serving_the_service_opens(engine):
     for _ in range(3):
         engine.issue("PEN")
-    # no history: the configured 15 min per ticket, one counter serves PEN
-    assert [t["eta_minutes"] for t in engine.queue("PEN")] == [0, 15, 30]
-    ticket = engine.call_next("v1", "ana")
-    engine.start(ticket["id"], "ana")
-    clock.advance(300)
-    engine.finish(ticket["id"], "ana", "resolved")
-    assert [t["eta_minutes"] for t in engine.queue("PEN")] == [0, 5]
+    assert [(t["eta_minutes"], t["eta_range_minutes"]) for t in engine.queue("PEN")] == [(None, None)] * 3
+    engine.open_counter("v2", "beto")  # ORI and CON: still nobody for PEN
+    assert engine.queue("PEN")[0]["eta_minutes"] is None
+    engine.open_counter("v1", "ana")  # ORI and PEN
+    waits = [(t["eta_range_minutes"]["low"], t["eta_minutes"], t["eta_range_minutes"]["high"])
+             for t in engine.queue("PEN")]
+    assert all(low <= median <= high for low, median, high in waits)
+    assert waits[0][1] == 0 and waits[1][1] < waits[2][1]  # a free counter calls the first now
+    # no history: PEN's configured 15 min per attention, one counter: the third waits about 30
+    assert 20 <= waits[2][1] <= 40 and waits[2][0] < waits[2][1] < waits[2][2]
 
 
 def test_appointments_are_called_in_their_window(engine, clock):

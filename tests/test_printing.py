@@ -83,6 +83,20 @@ def test_slip_bytes_through_python_escpos_network(print_app, capture):
     assert len(data) <= 1024
 
 
+def test_slip_says_the_wait_as_a_range_or_por_confirmar(print_app):
+    engine = print_app.extensions["turnero"].engine
+    unknown = issue(print_app, "PEN")
+    texts = [block["text"] for block in slip_blocks(print_app, unknown) if block["kind"] == "text"]
+    assert "Espera estimada: por confirmar" in texts
+    engine.open_counter("v1", "ana")
+    issue(print_app, "PEN")
+    third = issue(print_app, "PEN")
+    spread = third["eta_range_minutes"]
+    assert spread["low"] < spread["high"]
+    texts = [block["text"] for block in slip_blocks(print_app, third) if block["kind"] == "text"]
+    assert f"Espera estimada: entre {spread['low']} y {spread['high']} min" in texts
+
+
 def test_58mm_layout_is_narrower_and_still_complete(print_app):
     ticket = issue(print_app)
     wide = slip_blocks(print_app, ticket, 80)

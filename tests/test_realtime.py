@@ -81,6 +81,38 @@ def test_public_room_gets_public_view_only(app, sio, pump, api, tokens):
     assert all(name == "ticket.status" for name, _ in received(watcher))
 
 
+def test_status_page_hears_its_estimate_as_the_queue_moves(app, sio, pump, api, tokens, clock):
+    api.post("/counters/v1/open", {"services": ["PEN"]})
+    first = api.post("/tickets", {"service": "PEN"}).json
+    api.post("/counters/v1/call-next")
+    tickets = [api.post("/tickets", {"service": "PEN"}).json for _ in range(3)]
+    last = tickets[-1]
+    assert last["eta_range_minutes"]["low"] <= last["eta_minutes"] <= last["eta_range_minutes"]["high"]
+    pump.pump()
+    watcher = sio.test_client(app, auth={"public_id": last["public_id"]})
+    other = sio.test_client(app, auth={"public_id": tickets[0]["public_id"]})
+    assert pump.refresh_estimates() == 2  # both pages hear their place and wait once
+    assert pump.refresh_estimates() == 0  # and nothing again while nothing moved
+    heard = [payload["ticket"] for name, payload in received(watcher) if name == "ticket.status"]
+    assert heard[-1]["position"] == 3 and abs(heard[-1]["eta_minutes"] - last["eta_minutes"]) <= 2
+    # the counter finishes and calls the next one: the last ticket moves up and its wait shrinks
+    clock.advance(600)
+    api.post(f"/tickets/{first['id']}/start")
+    api.post(f"/tickets/{first['id']}/finish", {"outcome": "resolved"})
+    api.post("/counters/v1/call-next")
+    pump.pump()
+    assert pump.refresh_estimates() == 1  # the other one is being called: it hears that event instead
+    moved = [payload for name, payload in received(watcher) if name == "ticket.status"][-1]
+    assert moved["type"] == "queue.moved" and moved["ticket"]["position"] == 2
+    assert moved["ticket"]["eta_minutes"] < last["eta_minutes"]
+    assert set(moved["ticket"]) == {"code", "service_label", "status", "position", "eta_minutes",
+                                    "eta_range_minutes", "counter", "counter_name", "language", "issued_at",
+                                    "called_at"}
+    # the page of the ticket being called hears its own event, not an estimate
+    called = [payload for name, payload in received(other) if name == "ticket.status"]
+    assert called[-1]["type"] == "ticket.called" and called[-1]["ticket"]["eta_minutes"] is None
+
+
 def test_transfer_reaches_both_service_rooms_once(app, sio, pump, api, tokens):
     display = sio.test_client(app, auth={"token": tokens["display"]})
     ticket = api.post("/tickets", {"service": "ORI"}).json

@@ -33,8 +33,8 @@ HALL_TICKET = ("code", "service", "service_label", "status", "counter", "counter
 HALL_COUNTER = ("id", "name", "spoken_name", "state", "services")
 HALL_EVENT_KEYS = ("ticket", "from", "to", "counter", "recall", "service_day", "expired")
 # The status page of one's own ticket.
-PUBLIC_TICKET = ("code", "service_label", "status", "position", "eta_minutes", "counter", "counter_name",
-                 "language", "issued_at", "called_at")
+PUBLIC_TICKET = ("code", "service_label", "status", "position", "eta_minutes", "eta_range_minutes", "counter",
+                 "counter_name", "language", "issued_at", "called_at")
 # The kiosk's answer about the ticket it has just issued: the person's own, minus who they are on
 # record and the box's internal links.
 KIOSK_HIDDEN = PERSONAL["ticket"] + ("staff", "appointment", "transferred_from")

@@ -4,6 +4,13 @@ Catalogs are flat JSON files in ``turnero/locale/<lang>/<area>.json`` (key -> te
 placeholders; keys start with the area, e.g. ``kiosk.``), merged per language. Spanish is complete by rule; another language may lack a key, and then the
 Spanish text is shown and :func:`missing` lists the key, so a translation is never invented.
 Babel/CLDR has no Shipibo-Konibo locale, which is why this is a small lookup and not gettext.
+
+Plural forms: a text that counts something has one key per CLDR plural category of the number,
+``<key>.one``, ``<key>.other`` (and ``.few``, ``.many``... where a language has them), each a
+plain string like every other key. A language's plural forms are used once it has a rule in
+:data:`PLURAL_RULES` and its catalog has the message's ``.other``; otherwise the Spanish forms
+are shown with the Spanish rule, never a mix. Pages pick the form in the browser with
+``Intl.PluralRules`` of :func:`plural_language`, which follows the same CLDR rules.
 """
 from __future__ import annotations
 
@@ -27,6 +34,37 @@ def catalog(language: str) -> dict:
     return merged
 
 
+def _one_other(count) -> str:
+    return "one" if count == 1 else "other"
+
+
+# CLDR plural rules of the languages whose catalogs have plural forms (integers are enough here).
+PLURAL_RULES = {"es": _one_other, "en": _one_other}
+PLURAL_SUFFIXES = (".zero", ".one", ".two", ".few", ".many", ".other")
+
+
+def plural_language(language: str) -> str:
+    """The language whose plural rule and forms a page in ``language`` follows."""
+    return language if language in PLURAL_RULES else DEFAULT
+
+
+def plural(key: str, count: int, language: str = DEFAULT, **params) -> str:
+    """The text of ``key`` for the number ``count``, in the form of its plural category."""
+    if f"{key}.other" not in catalog(language):
+        language = DEFAULT
+    language = plural_language(language)
+    forms = catalog(language)
+    text = forms.get(f"{key}.{PLURAL_RULES[language](count)}") or forms.get(f"{key}.other") or key
+    return text.format(**params) if params else text
+
+
+def _plural_group(key: str) -> str | None:
+    for suffix in PLURAL_SUFFIXES:
+        if key.endswith(suffix):
+            return key[:-len(suffix)]
+    return None
+
+
 def translate(key: str, language: str = DEFAULT, **params) -> str:
     """The text for ``key`` in ``language``, else in Spanish, else the key itself."""
     text = catalog(language).get(key) or catalog(DEFAULT).get(key) or key
@@ -38,7 +76,18 @@ def messages(language: str, prefix: str = "") -> dict:
     for pages that render text in the browser."""
     spanish = catalog(DEFAULT)
     own = catalog(language)
-    return {key: own.get(key) or text for key, text in spanish.items() if key.startswith(prefix)}
+    # A plural message comes whole from one language (see the module's note on plural forms).
+    plural_own = plural_language(language) == language
+
+    def resolve(key, text):
+        group = _plural_group(key)
+        if group is not None and f"{group}.other" in spanish:
+            if plural_own and f"{group}.other" in own:
+                return own.get(key) or own[f"{group}.other"]
+            return text
+        return own.get(key) or text
+
+    return {key: resolve(key, text) for key, text in spanish.items() if key.startswith(prefix)}
 
 
 def missing(languages=None) -> dict:

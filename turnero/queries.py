@@ -23,6 +23,7 @@ class QueueQueries:
         self.clock = clock or SedeClock(settings.timezone)
         store.clock = self.clock
         self.views = Views(settings, self.clock)
+        self.estimates = eta.Estimator(settings, self.clock)
 
     def get_ticket(self, ticket_id: str) -> dict:
         row = self.store.read_one("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
@@ -51,18 +52,39 @@ class QueueQueries:
             raise not_found("ticket", public_id)
         return self.views.public_ticket(self.ticket_view(self.store.connect(), row))
 
+    def public_waiting(self, public_ids) -> dict:
+        """public id -> public view, for those of ``public_ids`` whose ticket waits (their status
+        pages follow the estimate as the queue moves): one forecast for all of them."""
+        ids = list(public_ids)
+        conn = self.store.connect()
+        now = self.clock()
+        estimates, _served = self.estimates.tickets(conn)
+        out = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = conn.execute(f"SELECT * FROM tickets WHERE status = 'waiting' AND public_id IN"
+                                f" ({','.join('?' * len(chunk))})", chunk).fetchall()
+            for row in rows:
+                place = ordering.position(conn, row, self.settings.services[row["service"]], now)
+                out[row["public_id"]] = self.views.public_ticket(self.views.ticket(row, place, estimates.get(row["id"])))
+        return out
+
+    def warm_estimates(self) -> None:
+        """Forecast the queue as it stands now, so the next transition finds it made."""
+        self.estimates.warm(self.store.connect())
+
     def queue(self, service: str | None = None) -> list[dict]:
         """Waiting tickets in call order, for one service or all of them."""
         if service is not None and service not in self.settings.services:
             raise invalid("unknown_service", f"Servicio desconocido: {service!r}.")
         codes = [service] if service else list(self.settings.services)
         conn = self.store.connect()
+        estimates, _served = self.estimates.tickets(conn)
         out = []
         for code in codes:
             ordered = self.ordered_waiting(conn, code, self.clock(), "*")
-            eta_step = eta.step_seconds(conn, self.settings, code)
             for index, row in enumerate(ordered):
-                out.append(self.views.ticket(row, index + 1, eta.minutes(index, eta_step)))
+                out.append(self.views.ticket(row, index + 1, estimates.get(row["id"])))
         if service is None:
             out.sort(key=lambda ticket: (ticket["position"], ticket["issued_at"]))
         return out
@@ -71,11 +93,12 @@ class QueueQueries:
         conn = self.store.connect()
         now = self.clock()
         day = self.clock.service_day(now)
+        estimates = self.estimates.services(conn)
         out = []
         for service in self.settings.services.values():
             waiting = conn.execute("SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ?",
                                    (service.code,)).fetchone()[0]
-            step = eta.step_seconds(conn, self.settings, service.code)
+            estimate = estimates.get(service.code)
             closed_reason = self.closed_reason(conn, service, now, day)
             out.append({
                 "code": service.code, "prefix": service.prefix, "names": service.names,
@@ -84,7 +107,9 @@ class QueueQueries:
                 "neutral_label": service.neutral_label if service.discreet else None,
                 "appointments": service.appointments, "target_wait_minutes": service.target_wait_minutes,
                 "daily_cap": service.daily_cap or None, "waiting": waiting,
-                "eta_minutes": eta.minutes(waiting, step), "open": closed_reason is None,
+                "eta_minutes": estimate["minutes"] if estimate else None,
+                "eta_range_minutes": {"low": estimate["low"], "high": estimate["high"]} if estimate else None,
+                "open": closed_reason is None,
                 "closed_reason": closed_reason,
             })
         return out
@@ -167,8 +192,7 @@ class QueueQueries:
         if row["status"] != "waiting":
             return self.views.ticket(row)
         place = ordering.position(conn, row, self.settings.services[row["service"]], self.clock())
-        step = eta.step_seconds(conn, self.settings, row["service"])
-        return self.views.ticket(row, place, eta.minutes(place - 1, step))
+        return self.views.ticket(row, place, self.estimates.ticket(conn, row))
 
     def ordered_waiting(self, conn, service, now, columns=ORDER_COLUMNS):
         # Only the ordering columns by default: positions are computed on every transition.

@@ -6,6 +6,7 @@ has one line per language of the sede, without repeating a line a fallback made 
 from __future__ import annotations
 
 from turnero.i18n import translate
+from turnero.wait_words import wait_words
 
 
 def ticket_slip(settings, ticket: dict, clock) -> dict:
@@ -31,8 +32,11 @@ def ticket_slip(settings, ticket: dict, clock) -> dict:
         "time": local.strftime("%H:%M"),
         "people_ahead": position - 1 if position else None,
         "eta_minutes": ticket.get("eta_minutes"),
+        "eta_range_minutes": ticket.get("eta_range_minutes"),
+        # A waiting ticket's estimate in words ("Espera estimada: entre 15 y 25 min"); none once called.
+        "eta_text": wait_words("printer", ticket, lang) if position else None,
         "qr": ticket["status_url"],
         "labels": {key: translate(f"printer.{key}", lang) for key in
-                   ("service", "preferential", "people_ahead", "eta", "eta_soon", "minutes", "scan", "issued")},
+                   ("service", "preferential", "people_ahead", "scan", "issued")},
         "footer": footer,
     }

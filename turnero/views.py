@@ -29,9 +29,12 @@ class Views:
     def status_url(self, public_id: str) -> str:
         return f"{self.settings.sede['public_base_url'].rstrip('/')}/t/{public_id}"
 
-    def ticket(self, row, position: int | None = None, eta_minutes: int | None = None) -> dict:
-        """The staff view of a ticket row (see SPEC.md, ticket object)."""
+    def ticket(self, row, position: int | None = None, estimate: dict | None = None) -> dict:
+        """The staff view of a ticket row (see SPEC.md, ticket object). ``estimate``: the wait
+        forecast of a waiting ticket (:func:`turnero.eta.estimate`), None when unknown."""
         t = self.clock.rfc3339
+        if row["status"] != "waiting":
+            estimate = None
         document = None
         if row["document_type"]:
             document = {"type": row["document_type"], "number": row["document_number"]}
@@ -47,7 +50,8 @@ class Views:
             "channel": row["channel"],
             "language": row["language"],
             "position": position if row["status"] == "waiting" else None,
-            "eta_minutes": eta_minutes if row["status"] == "waiting" else None,
+            "eta_minutes": estimate["minutes"] if estimate else None,
+            "eta_range_minutes": {"low": estimate["low"], "high": estimate["high"]} if estimate else None,
             "issued_at": t(row["issued_at"]),
             "called_at": t(row["called_at"]),
             "started_at": t(row["started_at"]),

@@ -49,6 +49,24 @@
     return text;
   }
 
+  /* The plural form of ``key`` for ``count`` (catalog keys <key>.one, <key>.other...). */
+  function plural(key, count, params) {
+    var rules = new Intl.PluralRules((config.plural_languages || {})[lang] || "es");
+    var form = key + "." + rules.select(count);
+    var own = config.messages[lang] || config.messages.es;
+    return t(own[form] ? form : key + ".other", params);
+  }
+
+  /* A wait estimate in words, on the ticket screen ("kiosk.eta") or in the services list
+   * ("kiosk.list_eta"): the same choice as turnero/wait_words.py. */
+  function waitWords(estimate, area) {
+    var range = estimate.eta_range_minutes;
+    if (estimate.eta_minutes === null || estimate.eta_minutes === undefined || !range) return t(area + "_unknown");
+    if (range.high === 0) return t(area === "kiosk.eta" ? "kiosk.eta_soon" : "kiosk.no_wait");
+    if (range.low === range.high) return plural(area + "_about", range.high, {n: range.high});
+    return plural(area + "_range", range.high, {low: range.low, high: range.high});
+  }
+
   function applyTexts() {
     document.documentElement.lang = lang;
     document.querySelectorAll("[data-i18n]").forEach(function (node) {
@@ -189,8 +207,7 @@
         if (meta.indexOf("kiosk.") === 0) meta = t("kiosk.unavailable");
       } else {
         meta = service.waiting === 1 ? t("kiosk.waiting_one") : t("kiosk.waiting", {n: service.waiting});
-        if (service.eta_minutes === 0) meta += " · " + t("kiosk.no_wait");
-        else if (service.eta_minutes !== null && service.eta_minutes !== undefined) meta += " · " + t("kiosk.eta", {m: service.eta_minutes});
+        meta += " · " + waitWords(service, "kiosk.list_eta");
       }
       var description = (service.descriptions || {})[lang] || (service.descriptions || {}).es || "";
       var button = el("button", {type: "button", "class": "big choice service" + (service.open ? "" : " unavailable"),
@@ -450,8 +467,7 @@
     priority.textContent = ticket.priority ? t("kiosk.preferential_mark") + ": " + t("kiosk.priority." + ticket.priority) : "";
     var ahead = ticket.position ? ticket.position - 1 : 0;
     document.getElementById("ticket-ahead").textContent = ahead === 0 ? t("kiosk.next") : t("kiosk.people_ahead", {n: ahead});
-    document.getElementById("ticket-eta").textContent = ticket.eta_minutes === null || ticket.eta_minutes === undefined
-      ? t("kiosk.eta_unknown") : (ticket.eta_minutes === 0 ? t("kiosk.eta_soon") : t("kiosk.eta_minutes", {m: ticket.eta_minutes}));
+    document.getElementById("ticket-eta").textContent = waitWords(ticket, "kiosk.eta");
     document.getElementById("ticket-qr").src = "/kiosk/qr/" + encodeURIComponent(ticket.public_id) + ".svg";
     showPrint(ticket.print.status);
     show("ticket");

@@ -14,6 +14,21 @@
     return text;
   }
 
+  /* The plural form of ``key`` for ``count`` (catalog keys <key>.one, <key>.other...). */
+  function plural(key, count, params) {
+    var form = key + "." + new Intl.PluralRules(config.plural_language).select(count);
+    return t(messages[form] ? form : key + ".other", params);
+  }
+
+  /* The estimate in words: the same choice as turnero/wait_words.py. */
+  function waitWords(ticket) {
+    var range = ticket.eta_range_minutes;
+    if (ticket.eta_minutes === null || ticket.eta_minutes === undefined || !range) return t("public.eta_unknown");
+    if (range.high === 0) return t("public.eta_soon");
+    if (range.low === range.high) return plural("public.eta_about", range.high, {n: range.high});
+    return plural("public.eta_range", range.high, {low: range.low, high: range.high});
+  }
+
   function render(ticket) {
     document.getElementById("code").textContent = ticket.code;
     document.getElementById("service").textContent = ticket.service_label;
@@ -29,8 +44,7 @@
     queue.hidden = ticket.status !== "waiting";
     document.getElementById("position").textContent = ticket.position === 1 ? t("public.next")
       : (ticket.position ? t("public.position", {n: ticket.position - 1}) : "");
-    document.getElementById("eta").textContent = ticket.eta_minutes === null || ticket.eta_minutes === undefined
-      ? t("public.eta_unknown") : (ticket.eta_minutes === 0 ? t("public.eta_soon") : t("public.eta", {m: ticket.eta_minutes}));
+    document.getElementById("eta").textContent = waitWords(ticket);
     var now = new Date();
     document.getElementById("updated").textContent = t("public.updated",
       {time: ("0" + now.getHours()).slice(-2) + ":" + ("0" + now.getMinutes()).slice(-2)});

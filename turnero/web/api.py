@@ -5,7 +5,7 @@ import json
 
 from flask import Blueprint, current_app, g, jsonify, request, session
 
-from turnero import audiences, supervision
+from turnero import audiences, supervision, whatif
 from turnero.errors import DomainError
 from turnero.stats import compute_stats, own_figures
 from turnero.web.auth import action_audit, box, credentials, current_principal, requires
@@ -370,6 +370,13 @@ def tickets_today():
 @requires("supervisor")
 def supervision_overview():
     return staff_json(supervision.overview(box().engine))
+
+
+@api.post("/supervision/what-if")
+@requires("supervisor")
+def what_if():
+    """Forecast waits per service now and under each choice; reads only (nothing is audited)."""
+    return jsonify(whatif.what_if(box().engine, json_body(required=True)))
 
 
 @api.post("/counters/<counter_id>/services")

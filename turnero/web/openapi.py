@@ -21,6 +21,30 @@ def _obj(properties: dict, required=()):
 STR = {"type": "string"}
 NULLABLE_STR = {"type": "string", "nullable": True}
 NONBLANK_STR = {"type": "string", "pattern": "\\S"}  # a blank value counts as missing (400)
+# About the 10th and 90th percentiles of the forecast wait (eta_minutes is its median); null when
+# no open counter serves the service.
+ETA_RANGE = {"type": "object", "nullable": True, "required": ["low", "high"],
+             "properties": {"low": {"type": "integer"}, "high": {"type": "integer"}}}
+
+# The what-if: null is the same as leaving a field out (the default horizon, no label, the counter's
+# own services).
+WHAT_IF_CHANGE = _obj({"counter": STR, "action": {"type": "string", "enum": ["open", "close", "services"]},
+                       "services": {"type": "array", "minItems": 1, "items": STR, "nullable": True}},
+                      ["counter", "action"])
+WHAT_IF_BODY = _obj({
+    "horizon_minutes": {"type": "integer", "minimum": 30, "maximum": 240, "nullable": True},
+    "scenarios": {"type": "array", "minItems": 1, "maxItems": 4, "items": _obj({
+        "label": NULLABLE_STR, "changes": {"type": "array", "minItems": 1, "maxItems": 4, "items": WHAT_IF_CHANGE}},
+        ["changes"])}}, ["scenarios"])
+NULLABLE_NUMBER = {"type": "number", "nullable": True}
+WHAT_IF_SERVICE = _obj({"code": STR, "name": STR, "served": {"type": "boolean"}, "waiting": {"type": "integer"},
+                        "arrivals": {"type": "number"}, "target_wait_minutes": {"type": "integer"},
+                        "wait_median_minutes": NULLABLE_NUMBER, "wait_p90_minutes": NULLABLE_NUMBER,
+                        "within_target": NULLABLE_NUMBER, "new_ticket": {"type": "object", "nullable": True}})
+WHAT_IF_ANSWER = _obj({"now": STR, "horizon_minutes": {"type": "integer"}, "scenarios": {"type": "array", "items": _obj({
+    "label": NULLABLE_STR, "changes": {"type": "array", "items": _obj({})},
+    "counters": {"type": "array", "items": _obj({"id": STR, "name": STR, "services": {"type": "array", "items": STR}})},
+    "services": {"type": "array", "items": WHAT_IF_SERVICE}})}})
 
 # (method, path, summary, roles, path params, request body schema, success status, success schema)
 ROUTES = [
@@ -29,7 +53,9 @@ ROUTES = [
      _obj({"token": STR, "expires_at": STR, "user": _obj({"username": STR, "role": STR})})),
     ("post", "/auth/logout", "End the current session", ["staff"], [], EMPTY_BODY, 200, _obj({})),
     ("get", "/services", "Services with queue length and estimated wait", ["kiosk", "display", "staff"], [],
-     EMPTY_BODY, 200, _obj({"services": {"type": "array", "items": _obj({"code": STR, "prefix": STR})}})),
+     EMPTY_BODY, 200, _obj({"services": {"type": "array", "items": _obj({
+         "code": STR, "prefix": STR, "waiting": {"type": "integer"},
+         "eta_minutes": {"type": "integer", "nullable": True}, "eta_range_minutes": ETA_RANGE})}})),
     ("post", "/tickets", "Issue a ticket", ["kiosk", "staff"], [], _obj({
         "service": STR, "priority": {"type": "string", "enum": list(PRIORITY_CLASSES), "nullable": True},
         "language": STR, "appointment": STR, "name": STR, "idempotency_key": STR,
@@ -40,7 +66,8 @@ ROUTES = [
     ("get", "/public/tickets/{public_id}", "Public status of a ticket (no personal data)", [],
      [{"name": "public_id", "in": "path", "required": True, "schema": STR}], EMPTY_BODY, 200,
      _obj({"code": STR, "status": STR, "position": {"type": "integer", "nullable": True},
-           "eta_minutes": {"type": "integer", "nullable": True}, "counter": NULLABLE_STR})),
+           "eta_minutes": {"type": "integer", "nullable": True}, "eta_range_minutes": ETA_RANGE,
+           "counter": NULLABLE_STR})),
     ("get", "/queue", "Waiting tickets in call order", ["staff"],
      [{"name": "service", "in": "query", "required": False, "schema": STR}], EMPTY_BODY, 200,
      _obj({"tickets": {"type": "array", "items": TICKET_REF}})),
@@ -120,6 +147,9 @@ ROUTES = [
     ("get", "/supervision", "Counters, queues against target, tickets beyond target, recent actions",
      ["supervisor"], [], EMPTY_BODY, 200, _obj({"counters": {"type": "array", "items": _obj({})},
                                                 "queues": {"type": "array", "items": _obj({})}})),
+    ("post", "/supervision/what-if", "Forecast waits per service for the next hours, as things are and under "
+     "each choice (open or close a counter, move its services); changes nothing", ["supervisor"], [],
+     WHAT_IF_BODY, 200, WHAT_IF_ANSWER),
     ("post", "/counters/{counter_id}/services", "Move the services an open counter serves", ["supervisor"],
      [COUNTER], _obj({"services": {"type": "array", "items": STR}, "reason": STR}, ["services", "reason"]), 200,
      WRAPPED_COUNTER),
@@ -176,7 +206,8 @@ def openapi_document() -> dict:
                                                           "transferred", "cancelled", "expired"]},
                     "priority": {"type": "string", "nullable": True}, "channel": STR, "language": STR,
                     "position": {"type": "integer", "nullable": True},
-                    "eta_minutes": {"type": "integer", "nullable": True}, "issued_at": STR,
+                    "eta_minutes": {"type": "integer", "nullable": True}, "eta_range_minutes": ETA_RANGE,
+                    "issued_at": STR,
                     "called_at": NULLABLE_STR, "started_at": NULLABLE_STR, "finished_at": NULLABLE_STR,
                     "counter": NULLABLE_STR, "status_url": STR, "print": _obj({"status": STR})}),
                 "Counter": _obj({"id": STR, "name": STR, "services": {"type": "array", "items": STR},

@@ -13,7 +13,7 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from turnero.web.auth import DEVICE_COOKIE, box, describe_request
 from turnero.web.limits import login_limit, pairing_limit
 from turnero.errors import DomainError
-from turnero.i18n import translate
+from turnero.i18n import plural, translate
 
 COOKIE_YEARS = 5
 
@@ -133,3 +133,4 @@ def index():
 def init_app(app):
     app.register_blueprint(pages)
     app.jinja_env.globals["t"] = translate
+    app.jinja_env.globals["plural"] = plural

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import request, session
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
@@ -31,6 +32,7 @@ PRINTER_NAMESPACE = "/printer"
 
 class EventPump:
     POLL_SECONDS = 0.5  # picks up events committed by other processes (the CLI)
+    ESTIMATE_SECONDS = 0.25  # at most this often, the queue's forecast is made again after it moved
 
     def __init__(self, engine, socketio: SocketIO):
         self.engine = engine
@@ -39,6 +41,9 @@ class EventPump:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = None
+        self._moved = False
+        self._estimated_at = 0.0
+        self._sent: dict = {}  # public id -> what its status page was last told of its place and wait
         engine.store.on_commit(lambda events: self._wake.set())
 
     def start(self):
@@ -54,10 +59,13 @@ class EventPump:
 
     def _run(self):
         while not self._stop.is_set():
-            self._wake.wait(self.POLL_SECONDS)
+            # (woken again to make the forecast once the throttle allows, if the queue moved meanwhile)
+            self._wake.wait(self.ESTIMATE_SECONDS if self._moved else self.POLL_SECONDS)
             self._wake.clear()
             try:
                 self.pump()
+                if self._moved and time.monotonic() - self._estimated_at >= self.ESTIMATE_SECONDS:
+                    self.refresh_estimates()
             except Exception:  # a failed push must never stop the pump; clients catch up by seq
                 log.exception("event pump failed")
 
@@ -72,6 +80,7 @@ class EventPump:
                 self.publish(event)
                 self.last_seq = event["seq"]
                 pushed += 1
+            self._moved = True
 
     def publish(self, event: dict):
         """One event to each room, as that room's audience may receive it (turnero.audiences):
@@ -89,6 +98,39 @@ class EventPump:
             self.socketio.emit("ticket.status", {"seq": event["seq"], "type": event["type"],
                                                  "ticket": self.engine.views.public_ticket(data["ticket"])},
                                to=f"public:{data['ticket']['public_id']}")
+
+
+    def refresh_estimates(self) -> int:
+        """After the queue moved: make its forecast (off the path of the next ticket issued), and
+        tell each status page someone is looking at whose waiting ticket's place or wait changed.
+        Returns how many pages were told."""
+        self._moved = False
+        self._estimated_at = time.monotonic()
+        self.engine.warm_estimates()
+        watched = self._public_rooms()
+        self._sent = {public_id: seen for public_id, seen in self._sent.items() if public_id in watched}
+        if not watched:
+            return 0
+        told = 0
+        for public_id, ticket in self.engine.public_waiting(watched).items():
+            seen = (ticket["position"], ticket["eta_minutes"], repr(ticket["eta_range_minutes"]))
+            if self._sent.get(public_id) == seen:
+                continue
+            self._sent[public_id] = seen
+            self.socketio.emit("ticket.status", {"seq": self.last_seq, "type": "queue.moved", "ticket": ticket},
+                               to=f"public:{public_id}")
+            told += 1
+        return told
+
+    def _public_rooms(self) -> set:
+        """Public ids whose status page is connected to this process."""
+        rooms = self.socketio.server.manager.rooms.get("/", {})
+        for _ in range(3):
+            try:
+                return {room[7:] for room in list(rooms) if isinstance(room, str) and room.startswith("public:")}
+            except RuntimeError:  # a client joined or left meanwhile
+                continue
+        return set()
 
 
 def init_app(app, box) -> SocketIO:

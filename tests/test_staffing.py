@@ -1,0 +1,51 @@
+"""The reports' staffing suggestion per weekday and hour (Erlang C over the arrival history)."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from tests.conftest import LIMA
+from tests.test_reports_pages import as_user
+from turnero.staffing import counters_needed, erlang_c, suggestion
+
+
+def test_erlang_c_and_the_counters_needed():
+    assert abs(erlang_c(1, 0.5) - 0.5) < 1e-9  # one counter: the chance to wait is its load
+    assert abs(erlang_c(3, 2.0) - 4 / 9) < 1e-9
+    # 10 arrivals an hour, 12 minutes each: 2 Erlangs; 3 counters keep 80 % under 20 minutes
+    assert counters_needed(10, 720, 1200, 0.8) == 3
+    assert counters_needed(0, 720, 1200, 0.8) == 0
+    assert counters_needed(20, 720, 1200, 0.8) > counters_needed(10, 720, 1200, 0.8)
+    assert counters_needed(10, 720, 1200, 0.99) >= counters_needed(10, 720, 1200, 0.8)
+    assert counters_needed(10, 720, 300, 0.8) >= counters_needed(10, 720, 1200, 0.8)
+
+
+def test_suggestion_per_weekday_and_hour_from_the_history(engine, clock):
+    wednesday = datetime(2026, 11, 25, 9, 0, tzinfo=LIMA)
+    for week in (1, 2):  # two Wednesdays: 12 then 8 arrivals between 09:00 and 10:00
+        clock.set(wednesday - timedelta(days=7 * week))
+        for _ in range(12 if week == 1 else 8):
+            engine.issue("ORI", channel="staff")
+            clock.advance(240)
+    clock.set(wednesday - timedelta(days=12, hours=-2))  # one Friday, 11:00: 2 arrivals
+    engine.issue("PEN", channel="staff")
+    engine.issue("PEN", channel="staff")
+    clock.set(wednesday)
+    plan = suggestion(engine, date(2026, 11, 1), date(2026, 11, 24))
+    assert plan["goal"] == 0.8 and plan["hours"] == [9, 11]
+    days = {entry["weekday"]: entry for entry in plan["weekdays"]}
+    assert set(days) == {2, 4}  # Wednesday and Friday
+    assert days[2]["days"] == 2 and days[2]["slots"][9]["arrivals"] == 10.0
+    assert days[2]["slots"][9]["counters"] == counters_needed(10, 10 * 60, 20 * 60, 0.8)  # ORI: 10 min, 20 min
+    assert days[4]["slots"][11] == {"arrivals": 2.0, "counters": 1}
+
+
+def test_reports_page_shows_the_suggestion(app, tokens, clock):
+    engine = app.extensions["turnero"].engine
+    for _ in range(6):
+        engine.issue("ORI", channel="staff")
+    page = as_user(app, tokens["sofia"]).get("/reports").get_data(as_text=True)
+    assert "Ventanillas sugeridas por día y hora" in page
+    row = re.search(r'<tr data-weekday="2"><th scope="row">Miércoles</th>(.*?)</tr>', page, re.S).group(1)
+    assert re.search(r'<td class="num" data-arrivals="6.0" title="\d+ ventanillas para 6.0 llegadas por hora">\d+</td>',
+                     row)
