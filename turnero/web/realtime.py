@@ -99,7 +99,6 @@ class EventPump:
                                                  "ticket": self.engine.views.public_ticket(data["ticket"])},
                                to=f"public:{data['ticket']['public_id']}")
 
-
     def refresh_estimates(self) -> int:
         """After the queue moved: make its forecast (off the path of the next ticket issued), and
         tell each status page someone is looking at whose waiting ticket's place or wait changed.
