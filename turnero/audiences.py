@@ -16,6 +16,8 @@ here: a field added to a ticket is hidden from the hall until it is listed for i
 """
 from __future__ import annotations
 
+from turnero import ordering
+
 AUDIENCES = ("public", "kiosk", "display", "staff", "supervisor", "central")
 
 # Personal data, by the object that carries it. The retention purge removes exactly these.
@@ -40,15 +42,11 @@ PUBLIC_TICKET = ("code", "service_label", "status", "position", "eta_minutes", "
 KIOSK_HIDDEN = PERSONAL["ticket"] + ("staff", "appointment", "transferred_from")
 
 
-def is_preferential(priority: str | None) -> bool:
-    """The hall shows that a call is preferential (Ley 28683), never which class (health, age,
-    pregnancy), and never ``urgente``: that would point at a victim of violence."""
-    return priority not in (None, "urgente")
-
-
+# The hall shows that a call is preferential (Ley 28683), never which class (health, age,
+# pregnancy), and never ``urgente``: that would point at a victim of violence.
 def hall_ticket(ticket: dict) -> dict:
     view = {key: ticket.get(key) for key in HALL_TICKET}
-    view["preferential"] = is_preferential(ticket.get("priority"))
+    view["preferential"] = ordering.is_preferential(ticket.get("priority"))
     return view
 
 
@@ -90,7 +88,7 @@ def kiosk_appointment(appointment: dict) -> dict:
 def board_entry(entry: dict) -> dict:
     """A board row (``/api/v1/board``) for the hall: the class becomes a yes/no."""
     view = {key: value for key, value in entry.items() if key != "priority"}
-    view["preferential"] = is_preferential(entry.get("priority"))
+    view["preferential"] = ordering.is_preferential(entry.get("priority"))
     return view
 
 
@@ -108,7 +106,12 @@ def is_counter(value: dict) -> bool:
     return "state" in value and "spoken_name" in value
 
 
-def without_personal(value, keep=lambda ticket: False, seen: set | None = None):
+def nothing(_ticket) -> bool:
+    """``keep`` for the purge and for feeds that carry no personal data at all."""
+    return False
+
+
+def without_personal(value, keep=nothing, seen: set | None = None):
     """A copy of ``value`` with personal data left out at every depth, except in the tickets for
     which ``keep(ticket)`` is true (their ids are added to ``seen``). An attention is kept or
     stripped with its ticket's service; a ticket event's free text with the event's ticket."""
@@ -149,11 +152,6 @@ def staff_can_see(principal, services: dict):
         return service is None or not service.discreet or service.code in assigned
 
     return keep
-
-
-def nothing(_ticket) -> bool:
-    """``keep`` for the purge and for feeds that carry no personal data at all."""
-    return False
 
 
 # Where the personal data of PERSONAL sits in the box's tables (what the purge clears).

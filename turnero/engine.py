@@ -161,7 +161,7 @@ class Engine(QueueQueries):
     def _call(self, tx, row, counter_id: str, staff: str) -> dict:
         tx.execute("UPDATE tickets SET status = 'called', called_at = ?, counter = ?, staff = ? WHERE id = ?",
                    (tx.now, counter_id, staff, row["id"]))
-        preferential = row["priority"] not in (None, "urgente")
+        preferential = ordering.is_preferential(row["priority"])
         tx.execute("UPDATE counter_state SET preferential_streak = ? WHERE counter = ?",
                    (self._streak_after(tx, counter_id, preferential), counter_id))
         ticket = self.ticket_view(tx.conn, self._row(tx, row["id"]))

@@ -213,7 +213,7 @@ def _waiting(row, settings, now) -> Waiting:
         available = appointment_at - settings.services[code].appointment_early_minutes * 60
     else:
         key = (queued_at, number)
-    return Waiting(ticket_id, code, tier, key, available, priority not in (None, "urgente"), queued_at)
+    return Waiting(ticket_id, code, tier, key, available, ordering.is_preferential(priority), queued_at)
 
 
 def estimate(quantiles, now: float) -> dict:

@@ -14,6 +14,11 @@ from __future__ import annotations
 TIER_APPOINTMENT, TIER_URGENT, TIER_PREFERENTIAL, TIER_NORMAL = 0, 1, 2, 3
 
 
+def is_preferential(priority: str | None) -> bool:
+    """A Ley 28683 class (not ``urgente``, which has its own tier and must not be shown as one)."""
+    return priority not in (None, "urgente")
+
+
 def tier(ticket, services: dict, now: float) -> int:
     if ticket["appointment_at"] is not None:
         service = services[ticket["service"]]

@@ -148,7 +148,7 @@ def create_ticket():
         document=document, appointment=appointment,
         channel="kiosk" if principal.role == "kiosk" else "staff",
         name=field(body, "name", str) if principal.has("staff") else None, idempotency_key=key, audit=action_audit())
-    return jsonify(for_staff(ticket, record=False) if principal.has("staff") else audiences.kiosk_ticket(ticket)), 201
+    return jsonify(for_staff(ticket) if principal.has("staff") else audiences.kiosk_ticket(ticket)), 201
 
 
 @api.get("/tickets/<ticket_id>")
