@@ -69,6 +69,7 @@ class Settings:
     display: dict = field(default_factory=dict)
     console: dict = field(default_factory=dict)
     reports: dict = field(default_factory=dict)
+    server: dict = field(default_factory=dict)
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -149,9 +150,14 @@ def parse_settings(raw: dict, path: Path, env: dict) -> Settings:
     sync = tables["sync"]
     if sync["central_url"] and not sync["central_url"].startswith(("http://", "https://")):
         raise ConfigError(f"{where}: sync.central_url: must be an http(s) URL")
+    server = tables["server"]
+    if server["workers"] > 1 and not server["message_queue"]:
+        raise ConfigError(f"{where}: server.workers: more than one worker needs server.message_queue (a redis:// URL)")
+    if server["reserved_connections"] >= server["max_connections"]:
+        raise ConfigError(f"{where}: server.reserved_connections: must be less than server.max_connections")
     return Settings(path=path, sede=sede, services=services, counters=counters, printer=tables["printer"],
                     voice=tables["voice"], sync=sync, kiosk=tables["kiosk"], display=tables["display"],
-                    console=tables["console"], reports=tables["reports"])
+                    console=tables["console"], reports=tables["reports"], server=server)
 
 
 def _env_overrides(table: str, keys: dict, env: dict, where: str) -> dict:

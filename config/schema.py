@@ -158,6 +158,22 @@ TABLES = {
         "no_show_after_recalls": Key(int, 1, _range(0, 10)),
         "sound": Key(bool, True),
     },
+    # How the box serves: deployment settings, changed only in the file on the box.
+    "server": {
+        # Worker processes. 1 (the default) suits a sede of any usual size; more spread the API
+        # over the cores and need message_queue (see docs/capacity.md).
+        "workers": Key(int, 1, _range(1, 8), box_only=True),
+        # Redis URL through which several workers fan Socket.IO events out (empty: one worker).
+        "message_queue": Key(str, "", _pattern(r"(redis|rediss|unix)://\S+", "a redis:// URL"), box_only=True),
+        # Long-lived connections (WebSockets, polling requests) held at once, of which a share is
+        # kept for staff, kiosks and displays, and how many one address without a credential may hold.
+        "max_connections": Key(int, 2000, _range(10, 100000), box_only=True),
+        "reserved_connections": Key(int, 100, _range(0, 10000), box_only=True),
+        "max_connections_per_address": Key(int, 20, _range(1, 100000), box_only=True),
+        # A client slower than this to send its request's headers, or its body, is cut off.
+        "header_timeout_seconds": Key((int, float), 10, _range(0.5, 300), box_only=True),
+        "body_timeout_seconds": Key((int, float), 10, _range(0.5, 300), box_only=True),
+    },
     "reports": {
         # Targets of the monthly indicator table (shares are 0..1; 0 minutes or 0 people = no target).
         "within_target_goal": Key((int, float), 0.8, _range(0, 1)),

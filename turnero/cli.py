@@ -44,7 +44,7 @@ def _serve(data_dir: Path, host: str, port: int):
         return create_app({"DATA_DIR": str(data_dir)})
 
     os.environ["TURNERO_DATA_DIR"] = str(data_dir)
-    serve(factory, host, port)
+    serve(factory, host, port, server=load_settings(data_dir).server)
 
 
 def cmd_demo(args):

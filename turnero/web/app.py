@@ -6,6 +6,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,8 @@ from turnero.accounts import Accounts
 from turnero.audit import ReadLog
 from turnero.backup import hold_server_lock
 from turnero.web.api import api
+from turnero.web.auth import credentials
+from turnero.web.connections import BodyDeadline, ConnectionGuard
 from turnero.web.limits import limiter
 from turnero.clock import SedeClock
 from turnero.engine import Engine
@@ -52,6 +55,7 @@ class Box:
     workers: list = field(default_factory=list)
     server_lock: object = None  # the open file holding the data directory's lock (shared)
     reads: ReadLog = None  # reads of personal data, for the audit trail
+    connections: object = None  # the ConnectionGuard: long-lived connections held now
 
     def stop(self):
         for worker in self.workers:
@@ -69,7 +73,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     data_dir = resolve_data_dir(test_config.get("DATA_DIR"))
     settings = load_settings(data_dir, test_config.get("ENV"))
     server_lock = hold_server_lock(data_dir)  # a restore refuses while any server holds it
-    clock = SedeClock(settings.timezone, test_config.get("NOW") or __import__("time").time)
+    clock = SedeClock(settings.timezone, test_config.get("NOW") or time.time)
     store = Store.in_data_dir(data_dir, clock)
     engine = Engine(store, settings, clock)
     box = Box(data_dir=data_dir, settings=settings, store=store, engine=engine,
@@ -83,11 +87,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         START_WORKERS=True,
     )
     app.config.update({key: value for key, value in test_config.items() if key.isupper()})
-    # Behind a TLS proxy: trust exactly the configured number of proxies for the client address and
-    # scheme (never by default: anyone could claim any address); cookies are then Secure.
-    proxies = settings.sede["trusted_proxies"]
-    if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     if settings.sede["public_base_url"].startswith("https://"):
         app.config["SESSION_COOKIE_SECURE"] = True
     app.json.ensure_ascii = False
@@ -106,6 +105,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     box.socketio = realtime.init_app(app, box)
     box.pump = realtime.EventPump(engine, box.socketio)
+    _guard_connections(app, box)
 
     from admin import init_app as init_admin
     from counter import init_app as init_counter
@@ -125,6 +125,31 @@ def create_app(test_config: dict | None = None) -> Flask:
         for worker in box.workers:
             worker.start()
     return app
+
+
+def _guard_connections(app: Flask, box: Box) -> None:
+    """Wrap the whole WSGI app, Socket.IO included: caps on long-lived connections, a deadline
+    for request bodies (under gevent, where a slow body would otherwise hold its greenlet), and,
+    outermost, the trusted proxies, so that every layer sees the client's real address."""
+    server = box.settings.server
+
+    def is_privileged(environ) -> bool:
+        with app.request_context(environ):
+            try:
+                token, _ = credentials()
+            except DomainError:
+                return False
+            return bool(token) and box.accounts.authenticate(token, box.engine.clock()) is not None
+
+    box.connections = ConnectionGuard(app.wsgi_app, server, is_privileged, server["workers"])
+    app.wsgi_app = box.connections
+    if realtime.async_mode() == "gevent":
+        app.wsgi_app = BodyDeadline(app.wsgi_app, server["body_timeout_seconds"], MAX_BODY)
+    # Behind a TLS proxy: trust exactly the configured number of proxies for the client address and
+    # scheme (never by default: anyone could claim any address); cookies are then Secure.
+    proxies = box.settings.sede["trusted_proxies"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
 
 class DayWatcher:
@@ -233,12 +258,27 @@ def _register_errors(app: Flask):
         return error_response("internal_error", "Error interno; el equipo técnico fue notificado.", 500)
 
 
+HEALTH_CACHE_SECONDS = 1.0  # monitors and load balancers may poll often: one answer per second
+WRITE_PROOF_SECONDS = 5.0  # a commit this recent shows the database writable without another write
+
+
 def _register_health(app: Flask, box: Box):
+    cache = {"at": -HEALTH_CACHE_SECONDS, "answer": None}
+    lock = threading.Lock()
+
     @app.get("/healthz")
     def healthz():
+        with lock:
+            now = time.monotonic()
+            if now - cache["at"] >= HEALTH_CACHE_SECONDS or cache["answer"] is None:
+                cache["answer"], cache["at"] = health_answer(), now
+            body, status = cache["answer"]
+        return jsonify(body), status
+
+    def health_answer():
         db = "ok"
         try:
-            box.store.check_writable()
+            box.store.check_writable(proven_within=WRITE_PROOF_SECONDS)
         except sqlite3.Error as exc:
             db = f"error: {exc}"
         parts = {name: provider() for name, provider in box.health.items()}
@@ -250,4 +290,4 @@ def _register_health(app: Flask, box: Box):
             or voice.get("status") not in ("ok", "disabled") or sync.get("state") in ("retrying", "stopped")
         body = {"status": "degraded" if degraded else "ok", "db": db, "printer": printer, "voice": voice,
                 "sync": sync}
-        return jsonify(body), 503 if db != "ok" else 200
+        return body, 503 if db != "ok" else 200

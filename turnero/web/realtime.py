@@ -132,10 +132,19 @@ class EventPump:
         return set()
 
 
+def async_mode() -> str:
+    """gevent inside ``turnero run`` (its worker patched the standard library), else threading."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return "threading"
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
+
+
 def init_app(app, box) -> SocketIO:
     """Bind a Socket.IO server to ``app`` (threading mode) and register its handlers."""
     socketio = SocketIO()
-    socketio.init_app(app, async_mode="threading", manage_session=False)
+    socketio.init_app(app, async_mode=async_mode(), manage_session=False)
 
     def principal_of(auth: dict):
         token = auth.get("token") or session.get("token") or request.cookies.get(DEVICE_COOKIE)

@@ -1,7 +1,12 @@
-"""Serve the app with Gunicorn's threaded worker: production-grade, and it carries WebSocket.
+"""Serve the app on Gunicorn's gevent worker: an idle WebSocket (a phone watching its ticket) is a
+parked greenlet, not a thread, so thousands of them leave the API answering.
 
-One worker process only: Socket.IO rooms and the event pump live in that process (Flask-SocketIO
-needs sticky sessions for more). Threads serve HTTP requests and hold WebSocket connections.
+SQLite under gevent: its calls do not yield, so a write transaction runs to its end before any
+other greenlet runs (no interleaving inside a transaction); writes are short (a durable commit is
+well under a millisecond here).
+
+One worker process by default: Socket.IO rooms and the event pump live in it. ``[server] workers``
+above 1 runs more, sharing events through Redis (``message_queue``; see docs/capacity.md).
 """
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ import signal
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.ggevent import GeventWorker
 
-THREADS = 256
+WORKER_CONNECTIONS = 20000  # what one worker accepts; the app's own caps answer long before
 _master_pid: int | None = None  # set in the worker: the Gunicorn master that can reload it
 
 
@@ -46,12 +52,31 @@ def write_json_error(sock, status_int, reason, mesg):
     gunicorn_util.write_nonblock(sock, head + body)
 
 
-def serve(app_factory, host: str, port: int, log_level: str = "info") -> None:
-    """Run until stopped. ``app_factory`` is called in the worker (threads and sockets start there)."""
+class TurneroWorker(GeventWorker):
+    """Gunicorn's gevent worker, with the request headers' deadline of ``[server]`` instead of the
+    keep-alive time: a client that does not finish its headers in time (a half-sent request, or
+    an idle keep-alive connection) is disconnected, and holds nothing."""
+
+    header_timeout = 10.0
+
+    def timeout_ctx(self):
+        import gevent
+
+        return gevent.Timeout(self.header_timeout, False)
+
+
+def serve(app_factory, host: str, port: int, log_level: str = "info", server: dict | None = None) -> None:
+    """Run until stopped. ``app_factory`` is called in the worker (greenlets and sockets start there).
+    ``server``: the ``[server]`` settings."""
+    server = server or {"workers": 1, "header_timeout_seconds": 10}
+    TurneroWorker.header_timeout = float(server["header_timeout_seconds"])
     GunicornApp(app_factory, {
-        "bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread", "threads": THREADS,
+        "bind": f"{host}:{port}", "workers": server["workers"], "worker_class": TurneroWorker,
+        "worker_connections": WORKER_CONNECTIONS,
         "timeout": 0,  # WebSocket connections are long-lived; liveness is Socket.IO's ping
-        "graceful_timeout": 5, "keepalive": 30, "loglevel": log_level, "accesslog": None,
+        # keep-alive on: Gunicorn reads headers under timeout_ctx only then
+        "graceful_timeout": 5, "keepalive": server["header_timeout_seconds"], "loglevel": log_level,
+        "accesslog": None,
         "errorlog": "-", "preload_app": False, "proc_name": "turnero",
         "control_socket_disable": True,  # several boxes (and tests) may run on one machine
         # The worker's heartbeat file is touched constantly: keep it in RAM, not on the SD card.
