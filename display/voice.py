@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 CALL_TYPES = ("ticket.called", "ticket.recalled")
 CHIME = "chime"
 KEPT_RESULTS = 2000
-PRECOMPUTE_BACKLOG = 300
+PRECOMPUTE_BACKLOG = 32  # synthesis ahead of calls is bounded: past this, phrases are made when called
 CALL, PRECOMPUTE = 0, 1  # job priorities: a call never waits behind precomputation
 # Codes restart daily, so the same phrases come back: the cache is kept, but bounded (a phrase is
 # ~130 KB); the least recently used files go first.

@@ -34,8 +34,8 @@ class EspeakBackend(VoiceBackend):
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         scratch = self.scratch_dir / f".{part['key']}.raw.wav"
         try:
-            self.synth.synthesize(part["text"], part["voice"], self.voice["rate"], scratch)
-            return audio.trim(audio.read(scratch), keep_ms=120)
+            self.synth.synthesize(part["text"], part["voice"], self.voice["rate"], scratch, trim_ms=120)
+            return audio.read(scratch)
         finally:
             scratch.unlink(missing_ok=True)
 

@@ -39,12 +39,14 @@ class SynthWorker:
         self._buffer = b""
         self._lock = threading.Lock()
 
-    def synthesize(self, text: str, voice: str, rate: int, path: Path) -> None:
-        """Write ``text`` spoken by ``voice`` to ``path`` (a WAV file) or raise SynthesisError."""
+    def synthesize(self, text: str, voice: str, rate: int, path: Path, trim_ms: int | None = None) -> None:
+        """Write ``text`` spoken by ``voice`` to ``path`` (a WAV file, its silence trimmed to
+        ``trim_ms`` if given) or raise SynthesisError."""
         with self._lock:
             process = self._ensure_started()
             self._next_id += 1
-            request = {"id": self._next_id, "text": text, "voice": voice, "rate": rate, "path": str(path)}
+            request = {"id": self._next_id, "text": text, "voice": voice, "rate": rate, "path": str(path),
+                       "trim_ms": trim_ms}
             try:
                 process.stdin.write((json.dumps(request) + "\n").encode())
                 process.stdin.flush()

@@ -4,7 +4,8 @@ Run by :class:`display.voice_synth.SynthWorker`, never imported by the box. It i
 its own because pyttsx3 prints to stdout, writes only the last queued file and can hang in its
 loop; the box kills it on a timeout and starts a fresh one.
 
-Protocol (JSON lines): the box writes ``{"id", "text", "voice", "rate", "path"}`` on stdin; the
+Protocol (JSON lines): the box writes ``{"id", "text", "voice", "rate", "path", "trim_ms"}`` on
+stdin (``trim_ms``: cut the silence around the phrase, keeping that much); the
 worker answers ``{"id", "ok": true}`` or ``{"id", "ok": false, "error"}`` on its original stdout.
 Anything pyttsx3 or espeak-ng prints goes to stderr instead, so it cannot corrupt the answers.
 This file imports nothing from the project, so it runs from its path alone.
@@ -68,6 +69,34 @@ def synthesize(engine, finished: threading.Event, request: dict) -> None:
     raise RuntimeError(f"the synthesizer wrote no audio for {text!r}")
 
 
+def trim_silence(path: str, keep_ms: int, level: int = 300) -> None:
+    """Cut the leading and trailing silence of the 16-bit mono WAV at ``path``, keeping ``keep_ms``
+    so words do not click. Done here, not in the box: scanning samples in Python is CPU the box's
+    requests would wait for."""
+    import wave
+    from array import array
+
+    with wave.open(path, "rb") as wav:
+        rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+        frames = wav.readframes(wav.getnframes())
+    if width != 2 or channels != 1:
+        return
+    samples = array("h")
+    samples.frombytes(frames)
+    first = next((i for i in range(len(samples)) if abs(samples[i]) > level), None)
+    if first is None:
+        samples = array("h")
+    else:
+        last = next(i for i in range(len(samples) - 1, first - 1, -1) if abs(samples[i]) > level)
+        keep = rate * keep_ms // 1000
+        samples = samples[max(0, first - keep):last + keep]
+    with wave.open(path, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.tobytes())
+
+
 def main() -> int:
     answers = _private_stdout()
     try:
@@ -90,6 +119,8 @@ def main() -> int:
                 engine.connect("finished-utterance", lambda **_: finished.set())
                 _take_samples_first(engine)
             synthesize(engine, finished, request)
+            if request.get("trim_ms") is not None:
+                trim_silence(request["path"], int(request["trim_ms"]))
             answer = {"id": request_id, "ok": True}
         except Exception as exc:  # every failure is answered; the box decides what to do
             answer = {"id": request_id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}

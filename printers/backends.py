@@ -6,6 +6,7 @@ printer keeps each slip as raw bytes plus a PNG preview in ``<data dir>/spool/``
 """
 from __future__ import annotations
 
+import json
 import re
 import socket
 from pathlib import Path
@@ -38,6 +39,7 @@ class Backend:
         self.type = settings["type"]
         self.data_dir = Path(data_dir)
         self.supports_status = self.type in STATUS_TYPES
+        self.previews = None  # the emulated printer's PreviewMaker, made with its first slip
         if settings["profile"] not in CAPABILITIES["profiles"]:
             raise PrinterSetupError(f"printer.profile: unknown python-escpos profile {settings['profile']!r}")
         try:  # refused at start, not at the first ticket
@@ -88,18 +90,20 @@ class Backend:
         raise PrinterSetupError(f"printer.type {self.type!r} does not print")
 
     def finish(self, printer, job_name: str, preview_blocks=None) -> None:
-        """End the job: close the connection; the emulated printer writes its files."""
+        """End the job: close the connection; the emulated printer writes its bytes, and leaves the
+        slip's layout for the preview maker (a separate process) to draw into a PNG."""
         if self.type == "emulated":
             spool = self.data_dir / "spool"
             spool.mkdir(parents=True, exist_ok=True)
             (spool / f"{job_name}.bin").write_bytes(printer.output)
             if preview_blocks is not None:
-                from printers.preview import PreviewCanvas
-                from printers.render import render
+                from printers.preview import LAYOUT_SUFFIX, PreviewMaker
 
-                canvas = PreviewCanvas(self.settings["width_mm"])
-                render(preview_blocks, canvas, self.settings["codepage"])
-                canvas.png(spool / f"{job_name}.png")
+                (spool / f"{job_name}{LAYOUT_SUFFIX}").write_text(json.dumps(preview_blocks, ensure_ascii=False),
+                                                                  encoding="utf-8")
+                if self.previews is None:
+                    self.previews = PreviewMaker(spool, self.settings["width_mm"], self.settings["codepage"])
+                self.previews.poke()
         close(printer)
 
     def _check_dependencies(self):

@@ -1,6 +1,14 @@
 """A PNG picture of a slip, drawn by the same renderer as the printer (emulated printer, demo)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
 from PIL import Image, ImageDraw, ImageFont
 
 DOTS = {80: 576, 58: 384}
@@ -90,3 +98,72 @@ class PreviewCanvas:
              "right": self.width - picture.width}[self.style["align"]]
         self.image.paste(picture, (max(x, 0), self.y))
         self.y += picture.height + 4
+
+
+# --- previews made in a process of their own --------------------------------------------------
+# Drawing a slip takes tens of milliseconds of CPU: on a 2-core box that is time taken from the
+# requests, so the emulated printer leaves each slip's layout beside its bytes and this separate,
+# low-priority process turns the layouts into PNG files.
+
+LAYOUT_SUFFIX = ".layout.json"
+
+
+class PreviewMaker:
+    """Starts ``python -m printers.preview <spool>`` when slips are waiting to be drawn (one at a
+    time; it draws every waiting layout, then exits)."""
+
+    def __init__(self, spool: Path, width_mm: int, codepage: str):
+        self.spool = Path(spool)
+        self.command = [sys.executable, "-m", "printers.preview", str(self.spool), str(width_mm), codepage]
+        self.process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def poke(self) -> None:
+        with self._lock:
+            if self.process is not None and self.process.poll() is None:
+                return  # the running one looks again before it exits
+            root = str(Path(__file__).resolve().parent.parent)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+            self.process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait(self, timeout: float = 30) -> None:
+        """Until the running maker is done (tests, and a clean stop)."""
+        with self._lock:
+            process = self.process
+        if process is not None:
+            process.wait(timeout)
+
+
+def draw_waiting(spool: Path, width_mm: int, codepage: str) -> int:
+    """Draw every layout in ``spool`` into its PNG and remove the layout; returns how many."""
+    from printers.render import render
+
+    drawn = 0
+    for layout in sorted(Path(spool).glob(f"*{LAYOUT_SUFFIX}")):
+        target = layout.with_name(layout.name[:-len(LAYOUT_SUFFIX)] + ".png")
+        try:
+            blocks = json.loads(layout.read_text(encoding="utf-8"))
+            canvas = PreviewCanvas(width_mm)
+            render(blocks, canvas, codepage)
+            partial = target.with_suffix(".png.part")
+            canvas.png(partial)
+            os.replace(partial, target)
+        except (OSError, ValueError) as error:
+            print(f"{layout.name}: {error}", file=sys.stderr)
+        layout.unlink(missing_ok=True)
+        drawn += 1
+    return drawn
+
+
+def main(argv: list[str]) -> int:
+    os.nice(15)  # behind every request and every call of the box
+    spool, width_mm, codepage = Path(argv[0]), int(argv[1]), argv[2]
+    # Look again once idle: a slip spooled while this process was finishing is not left undrawn.
+    while draw_waiting(spool, width_mm, codepage):
+        time.sleep(0.2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -74,7 +74,6 @@ class Store:
         # writer sleep in growing steps (up to 100 ms), which showed as long tails under load.
         # Other processes (the CLI) still meet the database lock and its busy timeout.
         self._write_turn = threading.RLock()
-        self.last_commit = 0.0  # monotonic time of this process's last commit (a health probe's proof)
         self.migrate()
 
     @classmethod
@@ -137,7 +136,6 @@ class Store:
                     audit_trail.append(tx, audit if audit is not None else audit_trail.system_entry(tx.events),
                                        tx.events)
                 conn.execute("COMMIT")
-                self.last_commit = time.monotonic()
             except BaseException:
                 if conn.in_transaction:  # also when COMMIT itself failed (disk full): never leave it open
                     conn.execute("ROLLBACK")
@@ -216,12 +214,9 @@ class Store:
     def schema_version(self) -> int:
         return self.read_one("SELECT version FROM schema_version")[0]
 
-    def check_writable(self, wait_seconds: float = 3.0, proven_within: float = 0.0):
+    def check_writable(self, wait_seconds: float = 3.0):
         """Raise ``sqlite3.Error`` when the database cannot be written (disk full, read-only, or
-        locked for longer than ``wait_seconds``: a health probe must answer before a monitor gives up).
-        A commit of this process in the last ``proven_within`` seconds answers without writing."""
-        if proven_within and time.monotonic() - self.last_commit < proven_within:
-            return
+        locked for longer than ``wait_seconds``: a health probe must answer before a monitor gives up)."""
         with self.write(wait=wait_seconds) as tx:
             tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))

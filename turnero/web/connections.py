@@ -34,7 +34,8 @@ class ConnectionGuard:
     """WSGI middleware counting the long-lived requests in flight (see the module docstring).
 
     ``is_privileged(environ)`` tells whether the handshake carries a valid credential; it is asked
-    only when an anonymous client would be refused, so ordinary viewers cost no database read."""
+    only of a handshake with an Authorization header or a cookie, so a status page costs no
+    database read."""
 
     def __init__(self, app, server: dict, is_privileged, workers: int = 1):
         self.app = app
@@ -63,8 +64,9 @@ class ConnectionGuard:
             self._release(counted_address)
 
     def _admit(self, address: str, environ) -> tuple[str, str] | None:
+        privileged = _claims_credential(environ) and self.is_privileged(environ)
         with self._lock:
-            if self.total < self.anonymous_cap and self.by_address[address] < self.address_cap:
+            if not privileged and self.total < self.anonymous_cap and self.by_address[address] < self.address_cap:
                 self.total += 1
                 self.by_address[address] += 1
                 environ["turnero.anonymous"] = True
@@ -72,7 +74,7 @@ class ConnectionGuard:
             full = self.total >= self.total_cap
         if full:
             return "503 Service Unavailable", "El equipo atiende el máximo de conexiones; intente en un momento."
-        if not self.is_privileged(environ):
+        if not privileged:
             if self.total >= self.anonymous_cap:
                 return "503 Service Unavailable", "Hay demasiadas pantallas conectadas; intente en un momento."
             return "429 Too Many Requests", "Demasiadas conexiones desde esta dirección; cierre alguna pestaña."
@@ -93,6 +95,11 @@ class ConnectionGuard:
     def counts(self) -> dict:
         with self._lock:
             return {"total": self.total, "addresses": len(self.by_address)}
+
+
+def _claims_credential(environ) -> bool:
+    """Whether the handshake carries something that may be a credential (checked only then)."""
+    return bool(environ.get("HTTP_AUTHORIZATION") or environ.get("HTTP_COOKIE"))
 
 
 class BodyDeadline:
