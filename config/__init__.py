@@ -151,8 +151,6 @@ def parse_settings(raw: dict, path: Path, env: dict) -> Settings:
     if sync["central_url"] and not sync["central_url"].startswith(("http://", "https://")):
         raise ConfigError(f"{where}: sync.central_url: must be an http(s) URL")
     server = tables["server"]
-    if server["workers"] > 1 and not server["message_queue"]:
-        raise ConfigError(f"{where}: server.workers: more than one worker needs server.message_queue (a redis:// URL)")
     if server["reserved_connections"] >= server["max_connections"]:
         raise ConfigError(f"{where}: server.reserved_connections: must be less than server.max_connections")
     return Settings(path=path, sede=sede, services=services, counters=counters, printer=tables["printer"],

@@ -160,11 +160,9 @@ TABLES = {
     },
     # How the box serves: deployment settings, changed only in the file on the box.
     "server": {
-        # Worker processes. 1 (the default) suits a sede of any usual size; more spread the API
-        # over the cores and need message_queue (see docs/capacity.md).
+        # Web worker processes. 1 (the default) suits a usual sede; more spread the API over the
+        # cores, and then Socket.IO is served over WebSocket only (docs/capacity.md).
         "workers": Key(int, 1, _range(1, 8), box_only=True),
-        # Redis URL through which several workers fan Socket.IO events out (empty: one worker).
-        "message_queue": Key(str, "", _pattern(r"(redis|rediss|unix)://\S+", "a redis:// URL"), box_only=True),
         # Long-lived connections (WebSockets, polling requests) held at once, of which a share is
         # kept for staff, kiosks and displays, and how many one address without a credential may hold.
         "max_connections": Key(int, 2000, _range(10, 100000), box_only=True),

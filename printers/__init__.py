@@ -20,24 +20,24 @@ log = logging.getLogger(__name__)
 def init_app(app):
     box = app.extensions["turnero"]
     settings = box.settings
-    backend, setup_error = None, None
-    if settings.printer["type"] != "none":
-        try:
-            backend = Backend(settings.printer, box.data_dir)
-        except PrinterSetupError as error:
-            setup_error = f"setup: {error}"
-            log.error("printer not usable: %s", error)
-
-    def notify(name, payload):
-        # Not events (no seq): they go to their own staff-only namespace, never the default one.
-        if box.socketio is not None:
-            box.socketio.emit(name, payload, namespace=PRINTER_NAMESPACE, to="staff")
-
-    worker = PrintWorker(box.engine, settings, backend, notify=notify, setup_error=setup_error)
+    if box.devices is not None:  # a web worker of `turnero run`: the device process prints
+        worker = box.devices.part("printer")
+    else:
+        backend, setup_error = None, None
+        if settings.printer["type"] != "none":
+            try:
+                backend = Backend(settings.printer, box.data_dir)
+            except PrinterSetupError as error:
+                setup_error = f"setup: {error}"
+                log.error("printer not usable: %s", error)
+        # Print outcomes are not events (no seq): staff hear them on their own namespace.
+        worker = PrintWorker(box.engine, settings, backend, setup_error=setup_error,
+                             notify=lambda name, payload: box.push(name, payload, PRINTER_NAMESPACE))
+        box.store.on_commit(worker.on_commit)
+        box.workers.append(worker)
+        box.parts["printer"] = worker
     app.extensions["printers"] = worker
-    box.store.on_commit(worker.on_commit)
     box.health["printer"] = worker.health
-    box.workers.append(worker)
     app.extensions.setdefault("turnero.device_tests", {})["printer"] = worker.print_test
     app.register_blueprint(api)
     app.extensions["csrf"].exempt(api)

@@ -60,19 +60,24 @@ def init_app(app):
         app.extensions["csrf"].exempt(blueprint)  # turnero.web.auth checks CSRF when the credential is a cookie
     if not app.config.get("START_WORKERS"):
         return
-    if not box.settings.sync["central_url"]:
+    if box.devices is not None:  # a web worker of `turnero run`: the device process syncs
+        if not box.settings.sync["central_url"]:
+            return
+        worker = box.devices.part("sync")
+    elif not box.settings.sync["central_url"]:
         box.workers.append(RetentionWorker(box.engine, follower))
         return
-    worker = SyncWorker(box.engine, follower, **app.config.get("SYNC_WORKER_OPTIONS", {}))
-    box.workers.append(worker)
+    else:
+        worker = SyncWorker(box.engine, follower, **app.config.get("SYNC_WORKER_OPTIONS", {}))
+        box.workers.append(worker)
+        box.parts["sync"] = worker
     app.extensions["turnero_sync"] = worker
 
     def sync_now() -> str:
         """The admin page's "sync now" button (listed with the device tests)."""
         from turnero.i18n import translate
 
-        worker.state.lift_stop()
-        worker.request_round(pull=True)
+        worker.run_now()
         return translate("sync.requested")
 
     app.extensions.setdefault("turnero.device_tests", {})["sync"] = sync_now

@@ -22,9 +22,7 @@ def create_blueprint(status_provider) -> Blueprint:
         if worker is None:
             raise DomainError("sync_disabled", "La sincronización no está activa en esta sede "
                               "(configure [sync] central_url).", 409)
-        # A stop is lifted by an explicit request, like `turnero sync --once`.
-        worker.state.lift_stop(audit=action_audit())
-        worker.request_round(pull=True)
+        worker.run_now(audit=action_audit())
         return jsonify({"sync": status_provider()}), 202
 
     return bp

@@ -61,6 +61,12 @@ class SyncWorker:
         if self._agent is not None:
             self._agent.close()
 
+    def run_now(self, audit: dict | None = None) -> None:
+        """The admin's "sync now": a stop is lifted by an explicit request (recorded with ``audit``),
+        like `turnero sync --once`, then a push and a pull are made at once."""
+        self.state.lift_stop(audit=audit)
+        self.request_round(pull=True)
+
     def request_round(self, pull: bool = True):
         """Push now and (by default) pull appointments now: the admin's "sync now" button."""
         self._pull_requested = self._pull_requested or pull

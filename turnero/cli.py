@@ -41,10 +41,10 @@ def _serve(data_dir: Path, host: str, port: int):
         # Imported in the worker only: the Gunicorn master stays small (it just supervises).
         from turnero.web.app import create_app
 
-        return create_app({"DATA_DIR": str(data_dir)})
+        return create_app({"DATA_DIR": str(data_dir), "DEVICES": True})
 
     os.environ["TURNERO_DATA_DIR"] = str(data_dir)
-    serve(factory, host, port, server=load_settings(data_dir).server)
+    serve(factory, host, port, server=load_settings(data_dir).server, data_dir=data_dir)
 
 
 def cmd_demo(args):

@@ -122,13 +122,7 @@ class Store:
         if not self._write_turn.acquire(timeout=wait):
             raise sqlite3.OperationalError("database is locked (busy writer in this process)")
         try:
-            if wait >= 0:
-                conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            finally:
-                if wait >= 0:
-                    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+            _begin(conn, BUSY_TIMEOUT_SECONDS if wait < 0 else wait)
             tx = Transaction(conn, self.clock())
             try:
                 yield tx
@@ -143,14 +137,19 @@ class Store:
         finally:
             self._write_turn.release()
         if tx.events:
-            for listener in list(self._listeners):
-                listener(tx.events)
+            self.announce(tx.events)
 
     def read(self, sql: str, params=()):
         return self.connect().execute(sql, params).fetchall()
 
     def read_one(self, sql: str, params=()):
         return self.connect().execute(sql, params).fetchone()
+
+    def announce(self, events: list[dict]) -> None:
+        """Tell the commit listeners of ``events`` (committed here, or by a web worker for the
+        device process: turnero.web.devices)."""
+        for listener in list(self._listeners):
+            listener(events)
 
     def on_commit(self, listener):
         """Call ``listener(events)`` after each commit that appended events (in this process)."""
@@ -162,7 +161,7 @@ class Store:
         conn = self.connect()
         if new:
             os.chmod(self.path, 0o600)  # names and documents: the service user's alone
-        conn.execute("BEGIN IMMEDIATE")
+        _begin(conn, BUSY_TIMEOUT_SECONDS)
         try:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = conn.execute("SELECT version FROM schema_version").fetchone()
@@ -243,6 +242,27 @@ class Store:
             self.connect().backup(dest)
         finally:
             dest.close()
+
+
+def _begin(conn: sqlite3.Connection, wait: float) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to ``wait`` seconds for another process's writer (another
+    web worker, the device process, the CLI). Not with SQLite's busy handler: it sleeps inside the
+    C library, which under gevent would stop every request of the worker; ``time.sleep`` yields."""
+    deadline = time.monotonic() + wait
+    pause = 0.0002
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
 
 
 def integrity_check(path: str | Path) -> str:

@@ -551,7 +551,7 @@
 
   /* Print outcomes and the printer's health: the staff-only /printer namespace (not events). */
   function connectPrinter() {
-    const socket = io("/printer", {withCredentials: true});
+    const socket = io("/printer", {withCredentials: true, transports: ["websocket", "polling"]});
     socket.on("connect", function () { refreshPrinter(); });
     socket.on("printer.status", function (health) {
       state.printer = health;

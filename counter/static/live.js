@@ -69,7 +69,7 @@
       return catching;
     }
 
-    const socket = io({withCredentials: true});
+    const socket = io({withCredentials: true, transports: ["websocket", "polling"]});
     socket.on("connect", function () { handlers.connection(true); catchUp().catch(function () {}); });
     socket.on("disconnect", function () { handlers.connection(false); });
     socket.on("connect_error", function () { handlers.connection(false); });

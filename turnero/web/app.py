@@ -25,6 +25,7 @@ from turnero.backup import hold_server_lock
 from turnero.web.api import api
 from turnero.web.auth import credentials
 from turnero.web.connections import BodyDeadline, ConnectionGuard
+from turnero.web.devices import DeviceHost, DevicesClient
 from turnero.web.limits import limiter
 from turnero.clock import SedeClock
 from turnero.engine import Engine
@@ -56,10 +57,24 @@ class Box:
     server_lock: object = None  # the open file holding the data directory's lock (shared)
     reads: ReadLog = None  # reads of personal data, for the audit trail
     connections: object = None  # the ConnectionGuard: long-lived connections held now
+    # turnero.web.devices: in a web worker of `turnero run`, the line to the device process (the
+    # parts use its remote workers); in the device process, the host serving ``parts``.
+    devices: object = None
+    host: object = None
+    parts: dict = field(default_factory=dict)  # name -> the worker the device process serves
+
+    def push(self, name: str, payload: dict, namespace: str) -> None:
+        """A device's news for staff consoles (not an event: no seq), on its own namespace."""
+        if self.host is not None:
+            self.host.push(name, payload, namespace)
+        elif self.socketio is not None:
+            self.socketio.emit(name, payload, namespace=namespace, to="staff")
 
     def stop(self):
         for worker in self.workers:
             worker.stop()
+        if self.devices is not None:
+            self.devices.close()
         if self.reads is not None:
             self.reads.stop()
         if self.pump is not None:
@@ -106,6 +121,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     box.socketio = realtime.init_app(app, box)
     box.pump = realtime.EventPump(engine, box.socketio)
     _guard_connections(app, box)
+    if app.config.get("DEVICE_HOST"):
+        box.host = DeviceHost(app)
+    elif app.config.get("DEVICES"):
+        box.devices = DevicesClient(data_dir, on_push=box.push, on_wake=box.pump.wake)
+        store.on_commit(box.devices.forward)
 
     from admin import init_app as init_admin
     from counter import init_app as init_counter
@@ -119,9 +139,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     engine.roll_over()
     if app.config["START_WORKERS"]:
-        box.pump.start()
-        box.reads.start()
-        box.workers.append(DayWatcher(engine))
+        if box.host is None:  # the device process has no sockets to push to, nor reads to record
+            box.pump.start()
+            box.reads.start()
+        if box.devices is None:
+            box.workers.append(DayWatcher(engine))
         for worker in box.workers:
             worker.start()
     return app

@@ -46,6 +46,10 @@ class EventPump:
         self._sent: dict = {}  # public id -> what its status page was last told of its place and wait
         engine.store.on_commit(lambda events: self._wake.set())
 
+    def wake(self):
+        """Events were committed by another process (another web worker): read them now."""
+        self._wake.set()
+
     def start(self):
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="turnero-event-pump", daemon=True)
@@ -142,9 +146,13 @@ def async_mode() -> str:
 
 
 def init_app(app, box) -> SocketIO:
-    """Bind a Socket.IO server to ``app`` (threading mode) and register its handlers."""
+    """Bind a Socket.IO server to ``app`` (gevent under `turnero run`, else threading) and register
+    its handlers."""
     socketio = SocketIO()
-    socketio.init_app(app, async_mode=async_mode(), manage_session=False)
+    # With several workers a client's requests land on any of them: an Engine.IO polling session
+    # lives in one, so only WebSocket (one connection, one worker) can work.
+    transports = ["websocket"] if box.settings.server["workers"] > 1 else ["polling", "websocket"]
+    socketio.init_app(app, async_mode=async_mode(), manage_session=False, transports=transports)
 
     def principal_of(auth: dict):
         token = auth.get("token") or session.get("token") or request.cookies.get(DEVICE_COOKIE)

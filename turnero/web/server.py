@@ -5,14 +5,19 @@ SQLite under gevent: its calls do not yield, so a write transaction runs to its 
 other greenlet runs (no interleaving inside a transaction); writes are short (a durable commit is
 well under a millisecond here).
 
-One worker process by default: Socket.IO rooms and the event pump live in it. ``[server] workers``
-above 1 runs more, sharing events through Redis (``message_queue``; see docs/capacity.md).
+One web worker by default. ``[server] workers`` above 1 runs more: each has its own sockets and
+its own event pump reading the committed events, woken through the device process (see
+turnero.web.devices and docs/capacity.md).
 """
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
+import sys
+import threading
+import time
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
@@ -65,12 +70,52 @@ class TurneroWorker(GeventWorker):
         return gevent.Timeout(self.header_timeout, False)
 
 
-def serve(app_factory, host: str, port: int, log_level: str = "info", server: dict | None = None) -> None:
+class DeviceProcess:
+    """The device process of turnero.web.devices, kept running by the Gunicorn master: started
+    with it, started again if it dies (and on a reload: new settings), stopped with it."""
+
+    def __init__(self, data_dir):
+        self.command = [sys.executable, "-m", "turnero.web.devices", str(data_dir)]
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+
+    def start(self, _server=None):
+        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+        threading.Thread(target=self._watch, name="turnero-devices-watch", daemon=True).start()
+
+    def restart(self, _server=None):
+        if self.process is not None:
+            self.process.terminate()  # the watcher starts the new one
+
+    def stop(self, _server=None):
+        self._stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def _watch(self):
+        while not self._stopping.is_set():
+            if self.process.poll() is not None and not self._stopping.is_set():
+                time.sleep(0.5)
+                if not self._stopping.is_set():
+                    self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+            self._stopping.wait(0.5)
+
+
+def serve(app_factory, host: str, port: int, log_level: str = "info", server: dict | None = None,
+          data_dir=None) -> None:
     """Run until stopped. ``app_factory`` is called in the worker (greenlets and sockets start there).
-    ``server``: the ``[server]`` settings."""
+    ``server``: the ``[server]`` settings; ``data_dir``: also run the device process on it."""
     server = server or {"workers": 1, "header_timeout_seconds": 10}
     TurneroWorker.header_timeout = float(server["header_timeout_seconds"])
-    GunicornApp(app_factory, {
+    hooks = {}
+    if data_dir is not None:
+        devices = DeviceProcess(data_dir)
+        hooks = {"on_starting": devices.start, "on_reload": devices.restart, "on_exit": devices.stop}
+    GunicornApp(app_factory, {**hooks,
         "bind": f"{host}:{port}", "workers": server["workers"], "worker_class": TurneroWorker,
         "worker_connections": WORKER_CONNECTIONS,
         "timeout": 0,  # WebSocket connections are long-lived; liveness is Socket.IO's ping
