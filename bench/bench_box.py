@@ -1,8 +1,8 @@
-"""Benchmarks of the box over HTTP on loopback, against a real `turnero run` (Gunicorn, threads).
+"""Benchmarks of the box over HTTP on loopback, against a real `turnero run` (Gunicorn, gevent).
 
 Prints its figures; asserts nothing about time (the machines are shared and noisy).
 
-    .venv/bin/python bench/bench_box.py [--seconds 30] [--quick]
+    .venv/bin/python bench/bench_box.py [--seconds 30] [--quick] [--workers N]
 
 1. latency: issue a ticket, and call next (sequential, keep-alive): median and p99;
 2. throughput: 16 counters calling next + 2 kiosks issuing, concurrently (processes), for N s:
@@ -44,8 +44,9 @@ def fmt_ms(values):
     return f"median {statistics.median(values) * 1000:.2f} ms, p99 {pct(values, 0.99) * 1000:.2f} ms (n={len(values)})"
 
 
-def start_box(root: Path) -> LiveBox:
-    box = LiveBox(write_sede(root / "data", BENCH_SEDE)).prepare(
+def start_box(root: Path, workers: int = 1) -> LiveBox:
+    sede = BENCH_SEDE + (f"\n[server]\nworkers = {workers}\n" if workers > 1 else "")
+    box = LiveBox(write_sede(root / "data", sede)).prepare(
         users={**USERS, **CLERKS}, devices=(("kiosco-1", "kiosk", []), ("kiosco-2", "kiosk", []),
                                             ("pantalla-1", "display", []))).start()
     # kiosks are rate limited per device (30/min by default); the bench issues as staff instead
@@ -276,7 +277,7 @@ def memory(box: LiveBox, screens, tickets: int, clients: int):
         http.post(f"{box.url}/api/v1/tickets/{ticket}/start", headers=clerk)
         http.post(f"{box.url}/api/v1/tickets/{ticket}/finish", json={"outcome": "resolved"}, headers=clerk)
     master = box.process.pid
-    workers = worker_pids(master)
+    workers = worker_pids(master)  # the web worker(s) and the device process
     helpers = [child for pid in workers for child in worker_pids(pid)]  # the voice worker process
     rss = {name: sum(rss_mb(pid) for pid in pids) for name, pids in
            (("workers", workers), ("master", [master]), ("helpers", helpers))}
@@ -290,7 +291,7 @@ def memory(box: LiveBox, screens, tickets: int, clients: int):
         connected += item[1]
     for proc in procs:
         proc.join(timeout=30)
-    print(f"memory:         worker RSS {rss['workers']:.0f} MB (Gunicorn master {rss['master']:.0f} MB, voice worker "
+    print(f"memory:         web worker(s) + device process RSS {rss['workers']:.0f} MB (Gunicorn master {rss['master']:.0f} MB, voice worker "
           f"{rss['helpers']:.0f} MB more; whole server PSS {pss:.0f} MB) after a {tickets}-ticket day served, "
           f"{connected} Socket.IO clients connected")
 
@@ -299,10 +300,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
+    parser.add_argument("--workers", type=int, default=1, help="[server] workers of the box")
     args = parser.parse_args()
     n, seconds, clients, tickets = (200, 5, 10, 500) if args.quick else (1000, args.seconds, 50, 5000)
     with tempfile.TemporaryDirectory() as root:
-        box = start_box(Path(root))
+        box = start_box(Path(root), args.workers)
+        print(f"box: {args.workers} web worker(s) and the device process")
         try:
             latency(box, n)
             throughput(box, seconds)
