@@ -99,6 +99,9 @@ def test_sql_position_agrees_with_the_python_order(engine, clock):
         listed = engine.queue("ORI")
         assert [t["position"] for t in listed] == list(range(1, len(listed) + 1))
         assert [engine.get_ticket(t["id"])["position"] for t in listed] == list(range(1, len(listed) + 1))
+        # the whole hall's status pages at once (one ranking query) agree too
+        pages = engine.public_waiting([t["public_id"] for t in listed])
+        assert [pages[t["public_id"]]["position"] for t in listed] == list(range(1, len(listed) + 1))
 
 
 def test_sql_pick_agrees_with_the_python_rule(engine, clock):
