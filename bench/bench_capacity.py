@@ -2,18 +2,17 @@
 
     .venv/bin/python bench/bench_capacity.py [--quick] [--viewers N] [--slow N]
 
-1. floor: one durable SQLite insert per request (bench/floor_app.py) under Gunicorn's gevent
-   worker, like the box: sequential keep-alive POST latency;
+1. floor: one durable SQLite insert per request (bench/floor_app.py), Gunicorn gevent like the box;
 2. the demo sede (emulated printer, voice on), idle: issue a ticket, call next, against the floor;
-3. under load, N status pages (each watching a ticket in the queue being called) and M slow
-   clients (a request sent a byte at a time): the same again, /healthz, whether displays and
-   consoles still connect, how many slow clients the box cut off;
+3. under load, N status pages (each watching a ticket in the queue being called, which is thus
+   N longer) and M slow clients (a request sent a byte at a time): the same again, /healthz,
+   whether displays and consoles still connect, how many slow clients the box cut off;
 4. fan-out: one call reaching 45 displays and 5 staff consoles, the status pages still connected;
-5. memory: PSS of the whole server (Gunicorn master, worker, voice worker), all of them connected.
+5. memory: PSS of the whole server, everything connected.
 
 Prints its figures; asserts nothing about time (the machines are shared and noisy). All on
-loopback, the same bare client timing the floor and the box; Socket.IO and slow clients come
-from many 127.0.0.x addresses, PER_ADDRESS each, as phones in a hall: the box caps per address.
+loopback, one bare client timing the floor and the box; Socket.IO and slow clients come from
+many 127.0.0.x addresses, PER_ADDRESS each, as phones in a hall: the box caps per address.
 """
 from __future__ import annotations
 
@@ -88,13 +87,6 @@ def take(addresses, count: int) -> list[str]:
     return list(itertools.islice(addresses, count))
 
 
-def end(procs):
-    for proc in procs:
-        proc.join(timeout=10)
-        if proc.is_alive():  # stuck: no leftovers all the same
-            proc.terminate()
-
-
 def line(label: str, text: str):
     print(f"{label + ':':<{LABEL}}{text}", flush=True)
 
@@ -162,14 +154,11 @@ def issue_and_call(url: str, tokens: dict, n: int, floor: list | None = None, wh
 
 def healthz(url: str, count: int = 10):
     """A fresh connection each time, as a monitor probes."""
-    client, times, statuses = _Client(url), [], []
+    client, timed = _Client(url), []
     for _ in range(count):
-        seconds, status, _ = client.timed("GET", "/healthz")
-        client.conn.close()  # the next probe connects afresh
-        times.append(seconds)
-        statuses.append(status)
-    answers = ", ".join(f"{status} x{k}" for status, k in Counter(statuses).items())
-    line("healthz", f"{answers}; median {statistics.median(times) * 1000:.2f} ms, max {max(times) * 1000:.2f} ms")
+        timed.append(client.timed("GET", "/healthz")[:2])
+        client.conn.close()
+    line("healthz", f"status {dict(Counter(status for _, status in timed))}; {fmt_ms([t for t, _ in timed])}")
 
 
 def _join(url: str, client):
@@ -232,28 +221,45 @@ def _hold(url, clients, measuring, stop, out):
         key.data.close()
 
 
-class Holders:
+class Clients:
+    """Client processes, forked (they start at once), each told to stop by one event and
+    reporting through one queue."""
+
+    def __init__(self, target, args_per_process: list):
+        ctx = multiprocessing.get_context("fork")
+        self.stop, self.out = ctx.Event(), ctx.Queue()
+        self.procs = [ctx.Process(target=target, args=(*args, self.stop, self.out), daemon=True)
+                      for args in args_per_process]
+        for proc in self.procs:
+            proc.start()
+
+    def next(self, kind: str, timeout: float = 300):
+        while (item := self.out.get(timeout=timeout))[0] != kind:
+            pass  # a ticket.called stamp that came too late to count
+        return item[1:]
+
+    def close(self):
+        self.stop.set()
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive():  # stuck: no leftovers all the same
+                proc.terminate()
+        self.procs = []
+
+
+class Holders(Clients):
     """Socket.IO clients spread over a few processes: the devices of a hall are separate machines,
     and one Python process for them all would measure its own GIL."""
 
     def __init__(self, url: str, clients: list, processes: int = HOLDER_PROCESSES):
-        ctx = multiprocessing.get_context("fork")
-        self.measuring, self.stop, self.out = ctx.Event(), ctx.Event(), ctx.Queue()
-        self.procs = [ctx.Process(target=_hold, args=(url, clients[i::processes], self.measuring, self.stop,
-                                                      self.out), daemon=True)
-                      for i in range(min(processes, len(clients)))]
+        self.measuring = multiprocessing.get_context("fork").Event()
         started = time.perf_counter()
-        for proc in self.procs:
-            proc.start()
-        ready = [self._next("ready") for _ in self.procs]
+        super().__init__(_hold, [(url, clients[i::processes], self.measuring)
+                                 for i in range(min(processes, len(clients)))])
+        ready = [self.next("ready") for _ in self.procs]
         self.seconds = time.perf_counter() - started
         self.total, self.connected = len(clients), sum(count for count, _ in ready)
         self.refusal = next((refusals[0] for _, refusals in ready if refusals), None)
-
-    def _next(self, kind: str, timeout: float = 300):
-        while (item := self.out.get(timeout=timeout))[0] != kind:
-            pass  # a late ticket.called stamp
-        return item[1:]
 
     def summary(self) -> str:
         refused = f"; first refusal: {self.refusal}" if self.refusal else ""
@@ -263,11 +269,10 @@ class Holders:
         """Disconnect them all; returns how many were still connected (None if a holder hung)."""
         self.stop.set()
         try:
-            held = sum(self._next("held", 30)[0] for _ in self.procs)
+            held = sum(self.next("held", 30)[0] for _ in self.procs)
         except Empty:
             held = None
-        end(self.procs)
-        self.procs = []
+        super().close()
         return held
 
 
@@ -317,31 +322,24 @@ def _slow(url, token, addresses, stop, out):
         key.fileobj.close()
 
 
-class SlowClients:
+class SlowClients(Clients):
     """The slow clients, in a process of their own."""
 
     def __init__(self, url: str, token: str, addresses: list[str]):
-        ctx = multiprocessing.get_context("fork")
-        self.stop, self.out = ctx.Event(), ctx.Queue()
-        self.proc = ctx.Process(target=_slow, args=(url, token, addresses, self.stop, self.out), daemon=True)
-        self.proc.start()
-        self.out.get(timeout=60)
-        self.started = time.monotonic()
+        super().__init__(_slow, [(url, token, addresses)])
+        self.next("opened", 60)
+        self.started, self.watch = time.monotonic(), SLOW_WATCH_SECONDS if addresses else 0
 
-    def report(self, watch: float):
-        """After ``watch`` seconds at least: how many of each kind the box cut off, and when."""
-        time.sleep(max(0.0, self.started + watch - time.monotonic()))
+    def report(self):
+        """Once they have had time to be cut: how many of each kind the box cut off, and when."""
+        time.sleep(max(0.0, self.started + self.watch - time.monotonic()))
         self.stop.set()
-        _, cut, sent, answers, still_open = self.out.get(timeout=60)
+        cut, sent, answers, still_open = self.next("slow", 60)
         kinds = "; ".join(f"{kind} {len(times)}/{sent[kind]}" + (
             f" after median {statistics.median(times):.1f} s, max {max(times):.1f} s" if times else "")
             for kind, times in cut.items())
         line("slow clients cut off", f"{kinds}; answered {answers or 'nothing'}; {still_open} still open "
                                      f"after {time.monotonic() - self.started:.0f} s")
-
-    def close(self):
-        self.stop.set()
-        end([self.proc])
 
 
 def devices(addresses, display: str, displays: int, staff: str, consoles: int) -> list:
@@ -382,12 +380,27 @@ def fanout(url: str, staff: str, display: str, addresses, calls: int) -> Holders
     return holders
 
 
-def server_pss(box: LiveBox) -> tuple[float, int]:
-    master = box.process.pid
-    workers = worker_pids(master)
-    helpers = [child for pid in workers for child in worker_pids(pid)]  # the voice worker
-    pids = [master, *workers, *helpers]
-    return sum(pss_mb(pid) for pid in pids), len(pids)
+def descendants(pid: int) -> list[int]:
+    try:
+        children = worker_pids(pid)
+    except OSError:  # a slip preview that ended meanwhile
+        return []
+    return children + [grandchild for child in children for grandchild in descendants(child)]
+
+
+def server_memory(box: LiveBox) -> str:
+    """PSS of the Gunicorn master and all its descendants, by program: the worker, the devices
+    process and its voice worker, and any slip preview being rendered at that moment."""
+    master, parts = box.process.pid, Counter()
+    for pid in [master, *descendants(master)]:
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+            name = "master" if pid == master else args[args.index("-m") + 1] if "-m" in args else Path(args[1]).stem
+            parts[{"turnero.cli": "worker"}.get(name, name)] += pss_mb(pid)
+        except (OSError, IndexError):
+            pass
+    return f"whole server PSS {sum(parts.values()):.0f} MB (" + ", ".join(
+        f"{name} {mb:.0f}" for name, mb in parts.items()) + ")"
 
 
 def demo_box(root: Path, long_lived: int) -> LiveBox:
@@ -458,10 +471,9 @@ def main():
 
             screens = fanout(url, staff, display, addresses, calls)
             held.append(screens)
-            pss, processes = server_pss(box)
-            line("memory", f"whole server PSS {pss:.0f} MB ({processes} processes), {pages.connected} status pages "
-                           f"+ {screens.connected} devices connected")
-            slow_clients.report(SLOW_WATCH_SECONDS)
+            line("memory", f"{server_memory(box)}; {pages.connected} status pages + {screens.connected} "
+                           "devices connected")
+            slow_clients.report()
             line("status pages at end", f"{pages.close()}/{pages.connected} still connected")
         finally:
             for each in held:

@@ -100,7 +100,7 @@ def trim_silence(path: str, keep_ms: int, level: int = 300) -> None:
 def main() -> int:
     answers = _private_stdout()
     try:
-        os.nice(5)  # speech ahead of time must not slow the box's answers to kiosks and counters
+        os.nice(5)  # (the device process is niced 5 already) speech must not slow the box's answers
     except OSError:
         pass
     engine = None

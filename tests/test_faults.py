@@ -1,6 +1,8 @@
 """Disk full and a read-only database: a clear JSON error, a 503 health, and nothing corrupted."""
 import sqlite3
 
+import pytest
+
 
 def test_disk_full_gives_a_clear_error_and_loses_nothing(app, api):
     kept = [api.post("/tickets", {"service": "ORI"}).json["id"] for _ in range(3)]
@@ -54,3 +56,16 @@ def test_locked_database_makes_health_answer_503(app, api, data_dir):
         holder.execute("ROLLBACK")
         holder.close()
     assert api.client.get("/healthz").status_code == 200
+
+
+def test_a_write_not_flushed_may_not_carry_events(engine):
+    """durable=False is for device state only (a print job's status): events, which the central
+    side keeps by seq, must never exist only in memory, so such a write is refused whole."""
+    before = engine.last_seq()
+    with pytest.raises(ValueError):
+        with engine.store.write(durable=False) as tx:
+            tx.execute("INSERT INTO kv (key, value) VALUES ('probe', '1')")
+            tx.append_event("ticket.note", {"ticket": {"id": "x"}})
+    assert engine.last_seq() == before
+    assert engine.store.get_kv("probe") is None
+    assert engine.store.read_one("PRAGMA synchronous")[0] == 2  # FULL again for the next write

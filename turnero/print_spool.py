@@ -9,7 +9,9 @@ as printed or failed. ``tickets.print_status`` mirrors the latest job of the tic
 - ``printed`` when an attempt succeeds.
 
 A status change is device state, not a ticket transition, so it appends no event: the event
-sequence is the sede's audit and sync record of what people did (SPEC.md lists its types).
+sequence is the sede's audit and sync record of what people did (SPEC.md lists its types). Its
+writes are not flushed to disk one by one (``durable=False``): after a power cut a job may be
+printed again, never lost, and the ticket's issue, which queued it, was flushed.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def claim_due_job(store, now: float | None = None):
 
     Jobs past :data:`STALE_AFTER_SECONDS` are given up as failed instead of being printed.
     """
-    with store.write() as tx:
+    with store.write(durable=False) as tx:
         now = tx.now if now is None else now
         stale = tx.all("SELECT id, ticket_id FROM print_jobs WHERE status = 'queued' AND created_at < ?",
                        (now - STALE_AFTER_SECONDS,))
@@ -51,7 +53,7 @@ def claim_due_job(store, now: float | None = None):
 
 
 def mark_printed(store, job_id: int) -> None:
-    with store.write() as tx:
+    with store.write(durable=False) as tx:
         job = tx.one("SELECT ticket_id FROM print_jobs WHERE id = ?", (job_id,))
         tx.execute("UPDATE print_jobs SET status = 'printed', printed_at = ?, last_error = NULL WHERE id = ?",
                    (tx.now, job_id))
@@ -60,7 +62,7 @@ def mark_printed(store, job_id: int) -> None:
 
 def mark_failed(store, job_id: int, error: str, retry: bool = True) -> bool:
     """Record a failed attempt; returns True when the job will be retried."""
-    with store.write() as tx:
+    with store.write(durable=False) as tx:
         job = tx.one("SELECT * FROM print_jobs WHERE id = ?", (job_id,))
         retry = retry and job["attempts"] < MAX_ATTEMPTS
         tx.execute("UPDATE print_jobs SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
@@ -72,7 +74,7 @@ def mark_failed(store, job_id: int, error: str, retry: bool = True) -> bool:
 
 def release_interrupted(store) -> int:
     """Jobs left ``printing`` by a stopped box go back to the queue (a duplicate slip beats none)."""
-    with store.write() as tx:
+    with store.write(durable=False) as tx:
         return tx.execute("UPDATE print_jobs SET status = 'queued' WHERE status = 'printing'").rowcount
 
 

@@ -26,6 +26,7 @@ from turnero.migrations import BOX_IDENTITY, MIGRATIONS
 
 DB_FILE = "turnero.db"
 BUSY_TIMEOUT_SECONDS = 30  # how long a writer waits for another process's write lock
+SPIN_SECONDS = 0.005  # first, retry the lock without sleeping for this long
 
 
 class _Connection(sqlite3.Connection):
@@ -108,7 +109,7 @@ class Store:
         self._local = threading.local()
 
     @contextmanager
-    def write(self, wait: float = -1, audit: dict | None = None):
+    def write(self, wait: float = -1, audit: dict | None = None, durable: bool = True):
         """One atomic ``BEGIN IMMEDIATE`` transaction; listeners hear its events after commit.
 
         ``audit``: the description of the action this transaction performs (who, what, from where);
@@ -117,15 +118,23 @@ class Store:
         entry: every event is covered by exactly one audit row.
 
         ``wait``: at most this many seconds for other writers, of this process and of others (by
-        default this process's writers are waited for, other processes' for the busy timeout)."""
+        default this process's writers are waited for, other processes' for the busy timeout).
+
+        ``durable=False``: the commit is not flushed to disk (a power cut may undo it; the next
+        durable commit flushes it too). Only for device state that a repeat makes good (a print
+        job's status: a slip printed twice beats none), never with events or an audit entry."""
         conn = self.connect()
         if not self._write_turn.acquire(timeout=wait):
             raise sqlite3.OperationalError("database is locked (busy writer in this process)")
         try:
+            if not durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
             _begin(conn, BUSY_TIMEOUT_SECONDS if wait < 0 else wait)
             tx = Transaction(conn, self.clock())
             try:
                 yield tx
+                if not durable and (tx.events or audit is not None):
+                    raise ValueError("events and audited actions are always written durably")
                 if audit is not None or tx.events:
                     audit_trail.append(tx, audit if audit is not None else audit_trail.system_entry(tx.events),
                                        tx.events)
@@ -135,6 +144,8 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise
         finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous=FULL")
             self._write_turn.release()
         if tx.events:
             self.announce(tx.events)
@@ -248,8 +259,8 @@ def _begin(conn: sqlite3.Connection, wait: float) -> None:
     """``BEGIN IMMEDIATE``, waiting up to ``wait`` seconds for another process's writer (another
     web worker, the device process, the CLI). Not with SQLite's busy handler: it sleeps inside the
     C library, which under gevent would stop every request of the worker; ``time.sleep`` yields."""
-    deadline = time.monotonic() + wait
-    pause = 0.0002
+    started = time.monotonic()
+    pause = 0.0005
     conn.execute("PRAGMA busy_timeout=0")
     try:
         while True:
@@ -257,8 +268,13 @@ def _begin(conn: sqlite3.Connection, wait: float) -> None:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                if "locked" not in str(exc) or time.monotonic() - started >= wait:
                     raise
+            if time.monotonic() - started < SPIN_SECONDS:
+                # The other writer commits in well under a millisecond, and a timed sleep lasts at
+                # least one (the event loop's clock): retry as soon as other greenlets have run.
+                time.sleep(0)
+                continue
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
     finally:
