@@ -353,3 +353,33 @@ def test_kill_9_under_load_with_hundreds_of_viewers_loses_no_acknowledged_ticket
         stop.set()
         crowd.close()
         box.stop()
+
+
+def test_two_web_workers_deliver_every_call_to_every_display(tmp_path, crowd):
+    """[server] workers = 2: sockets land on either worker and each worker pumps the committed
+    events to its own, woken through the device process; polling is refused (a polling session
+    lives in one process), the API answers from both, and no call is lost or doubled."""
+    box = start_box(tmp_path, "\n[server]\nworkers = 2\n")
+    try:
+        workers = {line for line in (tmp_path / "data" / "server.log").read_text().splitlines()
+                   if "Booting worker" in line}
+        assert len(workers) == 2, workers
+        displays = crowd.open(box, 12, auth=lambda index: {"token": box.tokens["pantalla-1"]})
+        polling = requests.get(f"{box.url}/socket.io/?EIO=4&transport=polling", timeout=WAIT)
+        assert polling.status_code == 400
+        box.call("POST", "/counters/v1/open", "beto").raise_for_status()
+        codes = []
+        for _ in range(8):  # through fresh connections: both workers take turns issuing and calling
+            assert box.call("POST", "/tickets", json={"service": "ORI"}).status_code == 201
+            called = box.call("POST", "/counters/v1/call-next", "beto")
+            assert called.status_code == 200, called.text
+            codes.append(called.json()["ticket"]["code"])
+            box.call("POST", f"/tickets/{called.json()['ticket']['id']}/no-show", "beto").raise_for_status()
+        assert wait_for(lambda: all(len(crowd.events(ws, "ticket.called")) >= len(codes) for ws in displays), WAIT)
+        for ws in displays:
+            heard = [data["data"]["ticket"]["code"] for data in crowd.events(ws, "ticket.called")]
+            assert heard == codes, heard  # each call once, in order
+        events = box.call("GET", "/events?after=0&limit=1000", "sofia").json()["events"]
+        assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
+    finally:
+        box.stop()
