@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 
-from printers.backends import Backend, PrinterSetupError
-from printers.routes import api
-from printers.worker import PrintWorker
-from turnero.web.realtime import PRINTER_NAMESPACE
-
 log = logging.getLogger(__name__)
 
 
 def init_app(app):
+    # Imported here: the slip preview maker (python -m printers.preview, a process of its own)
+    # loads this package too, and needs none of the web.
+    from printers.backends import Backend, PrinterSetupError
+    from printers.routes import api
+    from printers.worker import PrintWorker
+    from turnero.web.realtime import PRINTER_NAMESPACE
+
     box = app.extensions["turnero"]
     settings = box.settings
     if box.devices is not None:  # a web worker of `turnero run`: the device process prints

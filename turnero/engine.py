@@ -112,7 +112,7 @@ class Engine(QueueQueries):
             if print_status == "queued":
                 tx.execute("INSERT INTO print_jobs (ticket_id, next_attempt_at, created_at) VALUES (?, ?, ?)",
                            (ticket_id, tx.now, tx.now))
-            ticket = self.ticket_view(tx.conn, self._row(tx, ticket_id))
+            ticket = self.ticket_view(tx.conn, self._row(tx, ticket_id), just_issued=True)
             tx.append_event("ticket.issued", {"ticket": ticket})
             return ticket, True
 

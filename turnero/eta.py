@@ -23,6 +23,9 @@ from turnero.forecast import Counter, Scene, Waiting
 MAX_AGE_SECONDS = 60.0  # a forecast older than this is made again, even if nothing moved
 HISTORY_SECONDS = 600.0  # service times and arrival rates are read again at most this often
 KEPT_RESULTS = 8
+# A ticket just issued takes the "issued now" of a forecast at most this old (the event pump
+# makes one within a quarter of a second of each change, and status pages hear the next one).
+ISSUED_NOW_SECONDS = 10.0
 BOOKED_AHEAD_SECONDS = 8 * 3600
 
 
@@ -38,11 +41,17 @@ class Estimator:
 
     # ----------------------------------------------------------------- answers
 
-    def ticket(self, conn, row) -> dict | None:
+    def ticket(self, conn, row, just_issued: bool = False) -> dict | None:
         """The estimate of a waiting ticket row (called inside transitions: kept answers first, and
-        a quick forecast when there is none)."""
+        a quick forecast when there is none). ``just_issued``: the ticket was issued in this
+        transaction, at the end of its lane: the newest forecast's "issued now" answers, without
+        reading the queue (the kiosk must not get slower as the hall fills)."""
         if not self._served(conn, row["service"]):
             return None  # (without reading the queue: no open counter serves it)
+        if just_issued:
+            known = self._latest_issued_now(row)
+            if known is not None:
+                return known
         state = self._state(conn)
         result = self._cached(state.fingerprint, state.now)
         if result is None:
@@ -74,9 +83,10 @@ class Estimator:
     def history(self, conn) -> wait_history.History:
         return self._history_for(conn, self.clock())
 
-    def warm(self, conn) -> None:
-        """Make the current state's forecast now (after a commit, off any request's path)."""
-        self._result(conn, self._state(conn))
+    def warm(self, conn, pause=None) -> None:
+        """Make the current state's forecast now (after a commit, off any request's path;
+        ``pause`` is called between its runs now and then: see forecast.simulate)."""
+        self._result(conn, self._state(conn), pause=pause)
 
     # ----------------------------------------------------------------- state
 
@@ -118,17 +128,30 @@ class Estimator:
             return result
         return None
 
-    def _result(self, conn, state, budget: int = forecast.STEP_BUDGET) -> forecast.Result:
+    def _result(self, conn, state, budget: int = forecast.STEP_BUDGET, pause=None) -> forecast.Result:
         full = budget >= forecast.STEP_BUDGET
         result = self._cached(state.fingerprint, state.now, full)
         if result is None:
-            result = forecast.simulate(state.scene(), budget=budget)
+            result = forecast.simulate(state.scene(), budget=budget, pause=pause)
             with self._lock:
                 self._results[state.fingerprint] = result
                 self._results.move_to_end(state.fingerprint)
                 while len(self._results) > KEPT_RESULTS:
                     self._results.popitem(last=False)
         return result
+
+    def _latest_issued_now(self, row) -> dict | None:
+        now = self.clock()
+        tier = ordering.tier(row, self.settings.services, now)
+        if tier == forecast.TIER_APPOINTMENT:
+            return None  # placed by its appointment's time, not at the end of a lane
+        with self._lock:
+            newest_first = list(reversed(self._results.values()))
+        for result in newest_first:
+            if result.full and 0 <= now - result.now <= ISSUED_NOW_SECONDS \
+                    and (row["service"], tier) in result.phantoms:
+                return estimate(result.phantoms[(row["service"], tier)], now)
+        return None
 
     def _as_issued_now(self, state, row) -> dict | None:
         """A ticket at the end of its lane whose state without it has a forecast: its answer is that

@@ -35,6 +35,7 @@ SEED = 14
 # the full one right after the commit.
 STEP_BUDGET = 3000
 QUICK_BUDGET = 800
+PAUSE_EVERY_RUNS = 8
 MAX_RUNS = 200
 MIN_RUNS = 16
 HORIZON_SECONDS = 10 * 3600  # a ticket not called by then is reported at this bound
@@ -116,7 +117,9 @@ def quantiles(values: list) -> tuple:
     return tuple(out)
 
 
-def simulate(scene: Scene, runs: int | None = None, budget: int = STEP_BUDGET) -> Result:
+def simulate(scene: Scene, runs: int | None = None, budget: int = STEP_BUDGET, pause=None) -> Result:
+    """``pause``: called between runs now and then, by a caller off any request's path that must
+    let others have the processor (a cooperative server)."""
     served = served_services(scene.counters)
     services = sorted(served | {ticket.service for ticket in scene.waiting})
     lane_of = {(code, tier): index for index, (code, tier) in
@@ -152,7 +155,9 @@ def simulate(scene: Scene, runs: int | None = None, budget: int = STEP_BUDGET) -
     counters = [(counter, [lane_of[(code, tier)] for tier in range(TIERS) for code in counter.services
                            if (code, tier) in lane_of and lane_of[(code, tier)] in used])
                 for counter in scene.counters]
-    for _ in range(runs):
+    for run in range(runs):
+        if pause is not None and run % PAUSE_EVERY_RUNS == PAUSE_EVERY_RUNS - 1:
+            pause()
         lanes, pending = _lanes_for_run(scene, static, lane_of, served, rng, what_if, arrivals, plan)
         _run(scene, lanes, counters, rng, times, waits, tracked + len(phantoms) + pending)
     tickets, ghost = {}, {}

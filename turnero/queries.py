@@ -70,9 +70,10 @@ class QueueQueries:
                                                                               estimates.get(row["id"])))
                 for row in rows}
 
-    def warm_estimates(self) -> None:
-        """Forecast the queue as it stands now, so the next transition finds it made."""
-        self.estimates.warm(self.store.connect())
+    def warm_estimates(self, pause=None) -> None:
+        """Forecast the queue as it stands now, so the next transition finds it made (``pause``:
+        see forecast.simulate)."""
+        self.estimates.warm(self.store.connect(), pause)
 
     def queue(self, service: str | None = None) -> list[dict]:
         """Waiting tickets in call order, for one service or all of them."""
@@ -189,11 +190,11 @@ class QueueQueries:
         ticket = self.ticket_view(conn, held) if held is not None else None
         return self.views.counter(self.settings.counters[counter_id], state, ticket)
 
-    def ticket_view(self, conn, row) -> dict:
+    def ticket_view(self, conn, row, just_issued: bool = False) -> dict:
         if row["status"] != "waiting":
             return self.views.ticket(row)
         place = ordering.position(conn, row, self.settings.services[row["service"]], self.clock())
-        return self.views.ticket(row, place, self.estimates.ticket(conn, row))
+        return self.views.ticket(row, place, self.estimates.ticket(conn, row, just_issued))
 
     def ordered_waiting(self, conn, service, now, columns=ORDER_COLUMNS):
         # Only the ordering columns by default: positions are computed on every transition.

@@ -109,7 +109,7 @@ class EventPump:
         Returns how many pages were told."""
         self._moved = False
         self._estimated_at = time.monotonic()
-        self.engine.warm_estimates()
+        self.engine.warm_estimates(pause=_let_others_run)
         watched = self._public_rooms()
         self._sent = {public_id: seen for public_id, seen in self._sent.items() if public_id in watched}
         if not watched:
@@ -123,6 +123,8 @@ class EventPump:
             self.socketio.emit("ticket.status", {"seq": self.last_seq, "type": "queue.moved", "ticket": ticket},
                                to=f"public:{public_id}")
             told += 1
+            if told % 50 == 0:
+                _let_others_run()
         return told
 
     def _public_rooms(self) -> set:
@@ -134,6 +136,12 @@ class EventPump:
             except RuntimeError:  # a client joined or left meanwhile
                 continue
         return set()
+
+
+def _let_others_run() -> None:
+    """Under gevent the pump is a greenlet: a long forecast or a hall of status pages to tell must
+    let the requests in between (sleep(0) yields to them; in threading mode it is nearly free)."""
+    time.sleep(0)
 
 
 def async_mode() -> str:
