@@ -52,9 +52,10 @@ class QueueQueries:
             raise not_found("ticket", public_id)
         return self.views.public_ticket(self.ticket_view(self.store.connect(), row))
 
-    def public_waiting(self, public_ids) -> dict:
+    def public_waiting(self, public_ids, pause=None) -> dict:
         """public id -> public view, for those of ``public_ids`` whose ticket waits (their status
-        pages follow the estimate as the queue moves): one forecast for all of them."""
+        pages follow the estimate as the queue moves): one forecast for all of them. ``pause``:
+        called every hundred tickets (a cooperative server lets requests in; see forecast.simulate)."""
         ids = list(public_ids)
         conn = self.store.connect()
         now = self.clock()
@@ -66,9 +67,13 @@ class QueueQueries:
                                  f" ({','.join('?' * len(chunk))})", chunk).fetchall()
         # One ranking of the queues concerned, not one count per page (a hall watches hundreds).
         places = ordering.positions(conn, self.settings.services, sorted({row["service"] for row in rows}), now)
-        return {row["public_id"]: self.views.public_ticket(self.views.ticket(row, places[row["id"]],
-                                                                              estimates.get(row["id"])))
-                for row in rows}
+        out = {}
+        for index, row in enumerate(rows):
+            if pause is not None and index % 100 == 99:
+                pause()
+            out[row["public_id"]] = self.views.public_ticket(self.views.ticket(row, places[row["id"]],
+                                                                               estimates.get(row["id"])))
+        return out
 
     def warm_estimates(self, pause=None) -> None:
         """Forecast the queue as it stands now, so the next transition finds it made (``pause``:

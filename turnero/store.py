@@ -64,9 +64,13 @@ class Transaction:
 class Store:
     """One SQLite file in WAL mode; one connection per thread."""
 
-    def __init__(self, path: str | Path, clock=time.time):
+    def __init__(self, path: str | Path, clock=time.time, checkpoints: bool = True):
         self.path = Path(path)
         self.clock = clock
+        # False: this process's commits never copy the WAL into the database (SQLite's automatic
+        # checkpoint, tens of milliseconds of disk inside a commit); another process does it
+        # (turnero.web.devices) with checkpoint("PASSIVE").
+        self.checkpoints = checkpoints
         self._local = threading.local()
         self._listeners = []
         self._all_conns: weakref.WeakSet = weakref.WeakSet()
@@ -78,8 +82,8 @@ class Store:
         self.migrate()
 
     @classmethod
-    def in_data_dir(cls, data_dir, clock=time.time) -> "Store":
-        return cls(Path(data_dir) / DB_FILE, clock)
+    def in_data_dir(cls, data_dir, clock=time.time, checkpoints: bool = True) -> "Store":
+        return cls(Path(data_dir) / DB_FILE, clock, checkpoints)
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -93,6 +97,8 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             # Cleared personal data is overwritten in the file, whatever the build's default is.
             conn.execute("PRAGMA secure_delete=ON")
+            if not self.checkpoints:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             self._local.conn = conn
             with self._conns_lock:
                 self._all_conns.add(conn)
@@ -231,10 +237,12 @@ class Store:
             tx.execute("INSERT INTO kv (key, value) VALUES ('health', ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(tx.now),))
 
-    def checkpoint(self) -> None:
-        """Move the WAL into the database and empty it (after a purge: old page images in the WAL
-        still hold what was cleared)."""
-        self.connect().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def checkpoint(self, mode: str = "TRUNCATE") -> None:
+        """Move the WAL into the database. TRUNCATE (the default) also empties it (after a purge:
+        old page images in the WAL still hold what was cleared); PASSIVE waits for nobody."""
+        if mode not in ("TRUNCATE", "PASSIVE"):
+            raise ValueError(mode)
+        self.connect().execute(f"PRAGMA wal_checkpoint({mode})")
 
     def size_bytes(self) -> int:
         """The database's size without its free pages (what a backup copies)."""

@@ -89,7 +89,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = load_settings(data_dir, test_config.get("ENV"))
     server_lock = hold_server_lock(data_dir)  # a restore refuses while any server holds it
     clock = SedeClock(settings.timezone, test_config.get("NOW") or time.time)
-    store = Store.in_data_dir(data_dir, clock)
+    # A web worker of `turnero run` leaves the WAL's checkpoints to the device process.
+    store = Store.in_data_dir(data_dir, clock, checkpoints=not test_config.get("DEVICES"))
     engine = Engine(store, settings, clock)
     box = Box(data_dir=data_dir, settings=settings, store=store, engine=engine,
               accounts=Accounts(store, settings.sede["session_hours"]), server_lock=server_lock,

@@ -273,6 +273,32 @@ class DeviceHost:
             pass
 
 
+class Checkpointer:
+    """Copies the WAL into the database every second (PASSIVE: it waits for no reader or writer),
+    for the web workers, whose commits do not (turnero.store.Store ``checkpoints``)."""
+
+    SECONDS = 1.0
+
+    def __init__(self, store):
+        self.store = store
+        self._stop = threading.Event()
+
+    def start(self):
+        threading.Thread(target=self._run, name="turnero-checkpoints", daemon=True).start()
+
+    def stop(self):
+        self._stop.set()
+
+    def _run(self):
+        import sqlite3
+
+        while not self._stop.wait(self.SECONDS):
+            try:
+                self.store.checkpoint("PASSIVE")
+            except sqlite3.Error as exc:
+                log.warning("checkpoint failed: %s", exc)
+
+
 def main(argv: list[str]) -> int:
     """``python -m turnero.web.devices <data dir>``: started by ``turnero run``."""
     import signal
@@ -284,7 +310,11 @@ def main(argv: list[str]) -> int:
     from turnero.web.app import create_app
 
     app = create_app({"DATA_DIR": argv[0], "DEVICE_HOST": True})
-    host = app.extensions["turnero"].host
+    box = app.extensions["turnero"]
+    host = box.host
+    checkpoints = Checkpointer(box.store)
+    checkpoints.start()
+    box.workers.append(checkpoints)
     signal.signal(signal.SIGTERM, lambda *_: host.stop())
     signal.signal(signal.SIGINT, lambda *_: host.stop())
     try:

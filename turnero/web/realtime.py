@@ -115,7 +115,7 @@ class EventPump:
         if not watched:
             return 0
         told = 0
-        for public_id, ticket in self.engine.public_waiting(watched).items():
+        for public_id, ticket in self.engine.public_waiting(watched, pause=_let_others_run).items():
             seen = (ticket["position"], ticket["eta_minutes"], repr(ticket["eta_range_minutes"]))
             if self._sent.get(public_id) == seen:
                 continue
