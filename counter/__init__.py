@@ -6,31 +6,25 @@ cookie (plus the CSRF header) and follow the event stream over Socket.IO.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
+
+from turnero.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
 
-class StatsWarmer:
+class StatsWarmer(Periodic):
     """Works out the last month's per-day report figures once, shortly after start, so the
     first report a supervisor opens does not pay for reading the whole month."""
 
+    name = "turnero-stats-warmer"
     DELAY_SECONDS = 5
 
     def __init__(self, engine):
+        super().__init__(self.DELAY_SECONDS)
         self.engine = engine
-        self._stop = threading.Event()
 
-    def start(self):
-        threading.Thread(target=self._run, name="turnero-stats-warmer", daemon=True).start()
-
-    def stop(self):
-        self._stop.set()
-
-    def _run(self):
-        if self._stop.wait(self.DELAY_SECONDS):
-            return
+    def tick(self):
         from turnero.stats import compute_stats
 
         today = self.engine.clock.local().date()
@@ -38,6 +32,7 @@ class StatsWarmer:
             compute_stats(self.engine, (today - timedelta(days=31)).isoformat(), today.isoformat())
         except Exception:  # a cold cache only costs time; never take the box down for it
             log.exception("could not prepare the report figures")
+        return False  # once
 
 
 def init_app(app):

@@ -13,6 +13,7 @@ from counter.reports import COLUMNS, csv_text, indicators, report_rows
 from turnero.web.auth import box
 from turnero.documents import DOCUMENT_TYPES
 from turnero.i18n import messages, translate
+from turnero.web.offload import offload
 from turnero.web.pages import staff_page
 from turnero.staffing import suggestion
 from turnero.stats import compute_stats, parse_period
@@ -58,7 +59,7 @@ def supervisor():
 @blueprint.get("/reports")
 @staff_page("supervisor")
 def reports():
-    stats = compute_stats(box().engine, request.args.get("from") or None, request.args.get("to") or None)
+    stats = offload(compute_stats, box().engine, request.args.get("from") or None, request.args.get("to") or None)
     rows = report_rows(stats)
     t = translate
     hours = [f"{hour:02d}" for hour in range(24)]
@@ -86,7 +87,7 @@ def reports():
             t("counter.reports.chart_daily"), [d["date"][5:] for d in stats["daily"]],
             [(t("counter.reports.col_issued"), [d["issued"] for d in stats["daily"]]),
              (t("counter.reports.col_served"), [d["served"] for d in stats["daily"]])]))
-    staffing = suggestion(box().engine, *parse_period(box().engine.clock, stats["from"], stats["to"]))
+    staffing = offload(suggestion, box().engine, *parse_period(box().engine.clock, stats["from"], stats["to"]))
     return render_template("counter/reports.html", stats=stats, rows=rows, columns=COLUMNS, charts=chart_list,
                            month=stats["from"][:7], staffing=staffing)
 
@@ -94,7 +95,7 @@ def reports():
 @blueprint.get("/reports/export.csv")
 @staff_page("supervisor")
 def export_csv():
-    stats = compute_stats(box().engine, request.args.get("from") or None, request.args.get("to") or None)
+    stats = offload(compute_stats, box().engine, request.args.get("from") or None, request.args.get("to") or None)
     body = csv_text(stats, [translate(key) for _, key in COLUMNS])
     filename = f"turnero-{box().settings.sede['code']}-{stats['from']}-{stats['to']}.csv"
     return Response(body, mimetype="text/csv; charset=utf-8",
@@ -104,6 +105,6 @@ def export_csv():
 @blueprint.get("/reports/summary")
 @staff_page("supervisor")
 def summary():
-    table = indicators(box().engine, request.args.get("month"))
+    table = offload(indicators, box().engine, request.args.get("month"))
     return render_template("counter/summary.html", table=table, sede=box().settings.sede,
                            generated=box().engine.clock.local().strftime("%Y-%m-%d %H:%M"))

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -348,6 +349,40 @@ def page(browser):
 def screenshot(page, name: str):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+class Kiosks:
+    """Threads issuing tickets over HTTP (as staff) until stopped or the box goes away (a kill);
+    ``acknowledged`` holds every ticket answered with 201."""
+
+    def __init__(self, box, count: int = 4, timeout: float = 5):
+        self.box = box
+        self.timeout = timeout
+        self.acknowledged: list[dict] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._issue, daemon=True) for _ in range(count)]
+
+    def start(self) -> "Kiosks":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout * 2)
+
+    def _issue(self):
+        http = requests.Session()
+        headers = {"Authorization": f"Bearer {self.box.tokens['ana']}"}
+        while not self._stop.is_set():
+            try:
+                response = http.post(f"{self.box.url}/api/v1/tickets", json={"service": "ORI"}, headers=headers,
+                                     timeout=self.timeout)
+            except requests.RequestException:  # the kill
+                return
+            if response.status_code == 201:
+                self.acknowledged.append(response.json())  # (list.append is atomic)
 
 
 def wait_for(predicate, timeout: float = 10) -> bool:

@@ -17,7 +17,7 @@ import pytest
 import requests
 import websocket
 
-from tests.conftest import SEDE_TOML, LiveBox, wait_for, write_sede
+from tests.conftest import SEDE_TOML, Kiosks, LiveBox, wait_for, write_sede
 from turnero.web.auth import DEVICE_COOKIE
 
 SERVER = """
@@ -312,31 +312,15 @@ def test_half_sent_body_gets_408_and_issues_nothing(box):
 
 def test_kill_9_under_load_with_hundreds_of_viewers_loses_no_acknowledged_ticket(tmp_path, crowd):
     box = start_box(tmp_path)  # the defaults: no [server] table
-    acknowledged, stop = [], threading.Event()
-
-    def kiosk():
-        http = requests.Session()
-        headers = {"Authorization": f"Bearer {box.tokens['ana']}"}
-        while not stop.is_set():
-            try:
-                response = http.post(f"{box.url}/api/v1/tickets", json={"service": "ORI"}, headers=headers,
-                                     timeout=WAIT)
-            except requests.RequestException:  # the kill
-                return
-            if response.status_code == 201:
-                acknowledged.append(response.json()["id"])
-
-    workers = [threading.Thread(target=kiosk) for _ in range(4)]
+    kiosks = Kiosks(box, timeout=WAIT)
     try:
         crowd.open(box, 200, sources=20)  # 10 an address, under the default 20
-        for worker in workers:
-            worker.start()
-        wait_for(lambda: len(acknowledged) >= 100, WAIT)
+        kiosks.start()
+        wait_for(lambda: len(kiosks.acknowledged) >= 100, WAIT)
         assert crowd.dropped == 0
         box.kill(signal.SIGKILL)  # the whole process group, mid-load
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=WAIT)
+        kiosks.stop()
+        acknowledged = [ticket["id"] for ticket in kiosks.acknowledged]
         assert len(acknowledged) >= 20
         crowd.close()
 
@@ -350,7 +334,7 @@ def test_kill_9_under_load_with_hundreds_of_viewers_loses_no_acknowledged_ticket
         assert set(acknowledged) <= issued
         assert box.call("GET", f"/tickets/{acknowledged[-1]}").status_code == 200
     finally:
-        stop.set()
+        kiosks.stop()
         crowd.close()
         box.stop()
 

@@ -1,13 +1,12 @@
 """Two counters never get the same ticket; a kill -9 loses no acknowledged ticket and leaves no gap."""
 import sqlite3
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from tests.conftest import LiveBox, SEDE_TOML, USERS, write_sede
+from tests.conftest import SEDE_TOML, USERS, Kiosks, LiveBox, wait_for, write_sede
 
 MANY_COUNTERS = SEDE_TOML + "".join(
     f'\n[[counters]]\nid = "x{i}"\nname = "Extra {i}"\nservices = ["ORI"]\n' for i in range(12))
@@ -84,32 +83,11 @@ def test_twelve_counters_over_http_call_each_ticket_once(busy_box):
 def test_kill_9_under_load_loses_no_acknowledged_ticket(tmp_path):
     data_dir = write_sede(tmp_path / "d")
     box = LiveBox(data_dir).prepare().start()
-    acknowledged, stop = [], threading.Event()
-    lock = threading.Lock()
-
-    def kiosk():
-        http = requests.Session()
-        headers = {"Authorization": f"Bearer {box.tokens['ana']}"}
-        while not stop.is_set():
-            try:
-                response = http.post(f"{box.url}/api/v1/tickets", json={"service": "ORI"}, headers=headers,
-                                     timeout=5)
-            except requests.RequestException:
-                return
-            if response.status_code == 201:
-                with lock:
-                    acknowledged.append(response.json())
-
-    workers = [threading.Thread(target=kiosk) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    deadline = time.time() + 20
-    while len(acknowledged) < 200 and time.time() < deadline:
-        time.sleep(0.05)
+    kiosks = Kiosks(box).start()
+    wait_for(lambda: len(kiosks.acknowledged) >= 200, 20)
     box.kill(9)  # the whole process group, mid-load
-    stop.set()
-    for worker in workers:
-        worker.join(timeout=10)
+    kiosks.stop()
+    acknowledged = kiosks.acknowledged
     assert len(acknowledged) >= 50
 
     db = sqlite3.connect(data_dir / "turnero.db")

@@ -89,3 +89,20 @@ def test_environment_overrides(tmp_path):
 ])
 def test_bad_environment_overrides(tmp_path, env, expected):
     assert expected in error_for(tmp_path, SEDE_TOML, env)
+
+
+def test_server_table_defaults_and_checks(tmp_path):
+    server = load_text(tmp_path, SEDE_TOML).server
+    assert server == {"workers": 1, "max_connections": 2000, "reserved_connections": 100,
+                      "max_connections_per_address": 20, "header_timeout_seconds": 10, "body_timeout_seconds": 10}
+    message = error_for(tmp_path, SEDE_TOML + "\n[server]\nmax_connections = 50\nreserved_connections = 50\n")
+    assert "server.reserved_connections" in message and "less than server.max_connections" in message
+    assert "server.workers" in error_for(tmp_path, SEDE_TOML + "\n[server]\nworkers = 0\n")
+    assert "server.header_timeout_seconds" in error_for(tmp_path, SEDE_TOML + "\n[server]\nheader_timeout_seconds = 0\n")
+
+
+def test_server_settings_are_changed_only_on_the_box():
+    from config import box_only_changes
+
+    assert box_only_changes("[server]\nworkers = 1\n", "[server]\nworkers = 2\n") == ["server.workers"]
+    assert box_only_changes("", "[server]\nmax_connections = 10\n") == ["server.max_connections"]

@@ -24,7 +24,8 @@ def staff_page(browser, box, username, path, live=True):
     context.grant_permissions(["notifications"], origin=box.url)
     page = context.new_page()
     if not live:  # no Socket.IO: the page keeps what it loaded, as when the network hiccups
-        page.route("**/socket.io/**", lambda route: route.abort())
+        page.route("**/socket.io/**", lambda route: route.abort())  # polling
+        page.route_web_socket("**/socket.io/**", lambda ws: ws.close())  # (the pages try WebSocket first)
     page.goto(f"{box.url}/login?next={path}")
     page.get_by_label("Usuario").fill(username)
     page.get_by_label("Contraseña").fill(PASSWORD)

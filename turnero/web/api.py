@@ -9,6 +9,7 @@ from turnero import audiences, supervision, whatif
 from turnero.errors import DomainError
 from turnero.stats import compute_stats, own_figures
 from turnero.web.auth import action_audit, box, credentials, current_principal, requires
+from turnero.web.offload import offload
 from turnero.web.limits import limiter, login_limit
 from turnero.web.openapi import openapi_document
 from turnero.web.personal import for_staff, record_read
@@ -350,7 +351,7 @@ def events():
 @api.get("/stats")
 @requires("supervisor")
 def stats():
-    return jsonify(compute_stats(box().engine, request.args.get("from"), request.args.get("to")))
+    return jsonify(offload(compute_stats, box().engine, request.args.get("from"), request.args.get("to")))
 
 
 @api.get("/stats/me")
@@ -376,7 +377,7 @@ def supervision_overview():
 @requires("supervisor")
 def what_if():
     """Forecast waits per service now and under each choice; reads only (nothing is audited)."""
-    return jsonify(whatif.what_if(box().engine, json_body(required=True)))
+    return jsonify(offload(whatif.what_if, box().engine, json_body(required=True)))
 
 
 @api.post("/counters/<counter_id>/services")

@@ -30,6 +30,7 @@ from turnero.web.limits import limiter
 from turnero.clock import SedeClock
 from turnero.engine import Engine
 from turnero.errors import DomainError
+from turnero.periodic import Periodic
 from turnero.stats import keep_day_figures
 from turnero.store import Store
 
@@ -175,32 +176,26 @@ def _guard_connections(app: Flask, box: Box) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
 
-class DayWatcher:
+class DayWatcher(Periodic):
     """Closes the previous service day at local midnight (tickets left waiting become expired)."""
 
+    name = "turnero-day-watcher"
+
     def __init__(self, engine, interval: float = 30):
+        super().__init__(interval)
         self.engine = engine
-        self.interval = interval
-        self._stop = threading.Event()
         self._day = engine.clock.service_day()
 
-    def start(self):
-        threading.Thread(target=self._run, name="turnero-day-watcher", daemon=True).start()
-
-    def stop(self):
-        self._stop.set()
-
-    def _run(self):
-        while not self._stop.wait(self.interval):
-            today = self.engine.clock.service_day()
-            if today != self._day:
-                try:
-                    expired = self.engine.roll_over()
-                    log.info("service day %s closed: %d tickets expired", self._day, expired)
-                    keep_day_figures(self.engine, date.fromisoformat(self._day))
-                    self._day = today
-                except sqlite3.Error:
-                    log.exception("could not close the service day; will retry")
+    def tick(self):
+        today = self.engine.clock.service_day()
+        if today != self._day:
+            try:
+                expired = self.engine.roll_over()
+                log.info("service day %s closed: %d tickets expired", self._day, expired)
+                keep_day_figures(self.engine, date.fromisoformat(self._day))
+                self._day = today
+            except sqlite3.Error:
+                log.exception("could not close the service day; will retry")
 
 
 def _security_headers(response):

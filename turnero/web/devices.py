@@ -30,12 +30,14 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import sys
 import threading
 import time
 from pathlib import Path
 
 from turnero.errors import DomainError
+from turnero.periodic import Periodic
 
 log = logging.getLogger(__name__)
 SOCKET_NAME = "devices.sock"
@@ -273,30 +275,21 @@ class DeviceHost:
             pass
 
 
-class Checkpointer:
+class Checkpointer(Periodic):
     """Copies the WAL into the database every second (PASSIVE: it waits for no reader or writer),
     for the web workers, whose commits do not (turnero.store.Store ``checkpoints``)."""
 
-    SECONDS = 1.0
+    name = "turnero-checkpoints"
 
-    def __init__(self, store):
+    def __init__(self, store, interval: float = 1.0):
+        super().__init__(interval)
         self.store = store
-        self._stop = threading.Event()
 
-    def start(self):
-        threading.Thread(target=self._run, name="turnero-checkpoints", daemon=True).start()
-
-    def stop(self):
-        self._stop.set()
-
-    def _run(self):
-        import sqlite3
-
-        while not self._stop.wait(self.SECONDS):
-            try:
-                self.store.checkpoint("PASSIVE")
-            except sqlite3.Error as exc:
-                log.warning("checkpoint failed: %s", exc)
+    def tick(self):
+        try:
+            self.store.checkpoint("PASSIVE")
+        except sqlite3.Error as exc:
+            log.warning("checkpoint failed: %s", exc)
 
 
 def main(argv: list[str]) -> int:
