@@ -170,8 +170,10 @@ def _screen(url, token, measuring, stamps, stop):
 
     import websocket
 
+    # The credential on the handshake too, as the display page sends its device cookie: the box
+    # keeps room for devices, and does not count them against their address's share.
     ws = websocket.create_connection(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-                                     timeout=10)
+                                     timeout=10, header=[f"Authorization: Bearer {token}"])
     assert ws.recv().startswith("0"), "no Engine.IO open packet"
     ws.send("40" + json.dumps({"token": token}))
     while not (answer := ws.recv()).startswith("40"):

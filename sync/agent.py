@@ -42,6 +42,9 @@ class SyncAgent:
             return 0
         events = [self.engine.views.event(row) for row in rows]
         store = self.engine.store
+        # On disk before the central side keeps them: a web worker's commit is read here a moment
+        # before its group's flush, and a seq lost to a power cut would be reused for another event.
+        store.flush_wal()
         # The head is read after the events, so it covers at least all of them.
         new_acked = self.client.push(events, epoch=store.epoch(), audit_head=audit.head(store))
         # Never past what this box holds: a central side that "holds more" is not this box's history.

@@ -69,3 +69,60 @@ def test_a_write_not_flushed_may_not_carry_events(engine):
     assert engine.last_seq() == before
     assert engine.store.get_kv("probe") is None
     assert engine.store.read_one("PRAGMA synchronous")[0] == 2  # FULL again for the next write
+
+
+def test_group_commit_answers_each_writer_after_a_flush_begun_after_its_commit(tmp_path):
+    """turnero.store.GroupCommit: a writer returns only once a flush that began after its commit
+    has ended (so its commit is on disk), and writers that commit meanwhile share one flush."""
+    import threading
+    import time
+
+    from turnero.store import GroupCommit
+
+    wal = tmp_path / "turnero.db-wal"
+    wal.write_bytes(b"frames")
+    began, ended = [], []
+
+    def slow_flush(call, *args):
+        index = len(began)
+        began.append(index)
+        time.sleep(0.01)  # a disk that takes its time: writers pile up behind the flush
+        call(*args)
+        ended.append(index)
+
+    group = GroupCommit(wal, run_blocking=slow_flush)
+    problems = []
+
+    def writer():
+        for _ in range(5):
+            ticket = group.committed()
+            mark = len(began)  # any flush with this index or later began after the commit
+            group.wait(ticket)
+            if not any(index >= mark for index in ended):
+                problems.append(ticket)
+
+    threads = [threading.Thread(target=writer) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not problems
+    assert 0 < group.flushes < 60  # 60 commits, fewer flushes
+
+
+def test_a_store_with_group_commit_flushes_before_it_answers(tmp_path):
+    from turnero.store import GroupCommit, Store
+
+    group = GroupCommit(tmp_path / "turnero.db-wal")
+    store = Store(tmp_path / "turnero.db", group_commit=group)
+    try:
+        assert store.read_one("PRAGMA synchronous")[0] == 1  # NORMAL: the commit itself does not flush
+        before = group.flushes
+        with store.write() as tx:
+            tx.execute("INSERT INTO kv (key, value) VALUES ('k', 'v')")
+        assert group.flushes == before + 1
+        with store.write(durable=False) as tx:  # device state: no flush waited for
+            tx.execute("UPDATE kv SET value = 'w' WHERE key = 'k'")
+        assert group.flushes == before + 1
+    finally:
+        store.close()

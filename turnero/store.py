@@ -64,9 +64,13 @@ class Transaction:
 class Store:
     """One SQLite file in WAL mode; one connection per thread."""
 
-    def __init__(self, path: str | Path, clock=time.time, checkpoints: bool = True):
+    def __init__(self, path: str | Path, clock=time.time, checkpoints: bool = True, group_commit=None):
         self.path = Path(path)
         self.clock = clock
+        # A GroupCommit: commits are written without their own flush, and each durable write
+        # waits (outside the write lock) for one flush of the WAL that covers it and the
+        # commits of other requests made meanwhile. None: SQLite flushes each commit itself.
+        self.group_commit = group_commit
         # False: this process's commits never copy the WAL into the database (SQLite's automatic
         # checkpoint, tens of milliseconds of disk inside a commit); another process does it
         # (turnero.web.devices) with checkpoint("PASSIVE").
@@ -82,8 +86,18 @@ class Store:
         self.migrate()
 
     @classmethod
-    def in_data_dir(cls, data_dir, clock=time.time, checkpoints: bool = True) -> "Store":
-        return cls(Path(data_dir) / DB_FILE, clock, checkpoints)
+    def in_data_dir(cls, data_dir, clock=time.time, checkpoints: bool = True, group_commit=None) -> "Store":
+        return cls(Path(data_dir) / DB_FILE, clock, checkpoints, group_commit)
+
+    @property
+    def _synchronous(self) -> str:
+        return "NORMAL" if self.group_commit is not None else "FULL"
+
+    def flush_wal(self) -> None:
+        """Make every commit made so far durable (before telling the world outside the box, or a
+        printer, about it: with group commit a commit is seen by readers a moment before it is
+        on disk)."""
+        _fsync(Path(f"{self.path}-wal"))
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -93,7 +107,8 @@ class Store:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before the client hears "201 Created" (power-cut safe).
-            conn.execute("PRAGMA synchronous=FULL")
+            # With group commit, the same promise is kept by GroupCommit.wait (see write).
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             # Cleared personal data is overwritten in the file, whatever the build's default is.
             conn.execute("PRAGMA secure_delete=ON")
@@ -132,8 +147,9 @@ class Store:
         conn = self.connect()
         if not self._write_turn.acquire(timeout=wait):
             raise sqlite3.OperationalError("database is locked (busy writer in this process)")
+        flush_ticket = None
         try:
-            if not durable:
+            if not durable and self.group_commit is None:
                 conn.execute("PRAGMA synchronous=NORMAL")
             _begin(conn, BUSY_TIMEOUT_SECONDS if wait < 0 else wait)
             tx = Transaction(conn, self.clock())
@@ -145,14 +161,18 @@ class Store:
                     audit_trail.append(tx, audit if audit is not None else audit_trail.system_entry(tx.events),
                                        tx.events)
                 conn.execute("COMMIT")
+                if durable and self.group_commit is not None:
+                    flush_ticket = self.group_commit.committed()
             except BaseException:
                 if conn.in_transaction:  # also when COMMIT itself failed (disk full): never leave it open
                     conn.execute("ROLLBACK")
                 raise
         finally:
-            if not durable:
+            if not durable and self.group_commit is None:
                 conn.execute("PRAGMA synchronous=FULL")
             self._write_turn.release()
+        if flush_ticket is not None:
+            self.group_commit.wait(flush_ticket)  # on disk before anyone is told
         if tx.events:
             self.announce(tx.events)
 
@@ -197,6 +217,8 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if self.group_commit is not None:
+            self.flush_wal()
 
     def _give_identity(self, conn) -> None:
         """The database's first epoch. A database that already holds events (made by an earlier
@@ -287,6 +309,71 @@ def _begin(conn: sqlite3.Connection, wait: float) -> None:
             pause = min(pause * 2, 0.02)
     finally:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+
+
+class GroupCommit:
+    """One flush of the WAL for the commits of many requests.
+
+    Each durable write commits without a flush (``synchronous=NORMAL``), takes a ticket
+    (:meth:`committed`, under the write lock, so tickets follow commit order) and, outside the
+    lock, waits (:meth:`wait`) until a flush that began after its commit has ended. The first waiter
+    finds no flush running and makes one, through ``run_blocking`` (under gevent: a native thread,
+    so the event loop serves others during the disk's work); the writers that committed
+    meanwhile wait for the next, which covers them all. On a power cut, SQLite's recovery keeps
+    exactly the flushed commits: every acknowledged write is among them."""
+
+    def __init__(self, wal_path: str | Path, run_blocking=None, others_busy=lambda: True):
+        self.wal_path = Path(wal_path)
+        self.run_blocking = run_blocking or (lambda call, *args: call(*args))
+        # Whether other requests are under way: if not, the flush is made right here (handing it
+        # to a thread costs more than it saves when there is nobody to serve meanwhile).
+        self.others_busy = others_busy
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._committed = 0
+        self._flushed = 0
+        self._flushing = False
+        self.flushes = 0
+
+    def committed(self) -> int:
+        with self._lock:
+            self._committed += 1
+            return self._committed
+
+    def wait(self, ticket: int) -> None:
+        while True:
+            with self._lock:
+                while self._flushing and self._flushed < ticket:
+                    self._changed.wait()
+                if self._flushed >= ticket:
+                    return
+                self._flushing = True
+                target = self._committed
+            done = False
+            try:
+                if self.others_busy():
+                    self.run_blocking(_fsync, self.wal_path)
+                else:
+                    _fsync(self.wal_path)
+                done = True
+            finally:
+                with self._lock:
+                    self._flushing = False
+                    if done:
+                        self._flushed = max(self._flushed, target)
+                        self.flushes += 1
+                    self._changed.notify_all()
+
+
+def _fsync(path: Path) -> None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no WAL: everything was checkpointed into the database, which was flushed then
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def integrity_check(path: str | Path) -> str:

@@ -32,7 +32,7 @@ from turnero.engine import Engine
 from turnero.errors import DomainError
 from turnero.periodic import Periodic
 from turnero.stats import keep_day_figures
-from turnero.store import Store
+from turnero.store import DB_FILE, GroupCommit, Store
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -90,8 +90,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = load_settings(data_dir, test_config.get("ENV"))
     server_lock = hold_server_lock(data_dir)  # a restore refuses while any server holds it
     clock = SedeClock(settings.timezone, test_config.get("NOW") or time.time)
-    # A web worker of `turnero run` leaves the WAL's checkpoints to the device process.
-    store = Store.in_data_dir(data_dir, clock, checkpoints=not test_config.get("DEVICES"))
+    served = bool(test_config.get("DEVICES"))  # a web worker of `turnero run`
+    # It leaves the WAL's checkpoints to the device process, and flushes commits in groups.
+    group = GroupCommit(data_dir / f"{DB_FILE}-wal", _blocking(),
+                        lambda: box.connections is not None and box.connections.requests > 1) \
+        if served else None
+    store = Store.in_data_dir(data_dir, clock, checkpoints=not served, group_commit=group)
     engine = Engine(store, settings, clock)
     box = Box(data_dir=data_dir, settings=settings, store=store, engine=engine,
               accounts=Accounts(store, settings.sede["session_hours"]), server_lock=server_lock,
@@ -149,6 +153,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         for worker in box.workers:
             worker.start()
     return app
+
+
+def _blocking():
+    """How to wait for the disk: under gevent on a native thread (the event loop serves others)."""
+    if realtime.async_mode() != "gevent":
+        return None
+    import gevent
+
+    return lambda call, *args: gevent.get_hub().threadpool.apply(call, args)
 
 
 def _guard_connections(app: Flask, box: Box) -> None:

@@ -44,12 +44,17 @@ class ConnectionGuard:
         self.anonymous_cap = max(1, (server["max_connections"] - server["reserved_connections"]) // workers)
         self.address_cap = server["max_connections_per_address"]
         self._lock = threading.Lock()
+        self.requests = 0  # ordinary requests under way
         self.total = 0
         self.by_address: Counter = Counter()
 
     def __call__(self, environ, start_response):
         if not environ.get("PATH_INFO", "").startswith(SOCKET_PATH):
-            return self.app(environ, start_response)
+            self.requests += 1  # (one event loop: no lock needed for a counter it alone changes)
+            try:
+                return self.app(environ, start_response)
+            finally:
+                self.requests -= 1
         address = environ.get("REMOTE_ADDR") or "?"
         refusal = self._admit(address, environ)
         if refusal is not None:
