@@ -92,7 +92,7 @@ class DevicesClient:
             self._waiting.pop(request_id, None)
         if "error" in answer:
             error = answer["error"]
-            raise DomainError(error["code"], error["message"], error["status"], error.get("details"))
+            raise DomainError(error["code"], error["message"], error["status"], **(error.get("details") or {}))
         if "fail" in answer:
             raise DomainError("devices_failed", answer["fail"], 503)
         return answer["ok"]
@@ -258,6 +258,8 @@ class DeviceHost:
 
     def _answer(self, client, send_lock, message) -> None:
         try:
+            if str(message["call"]).startswith("_"):
+                raise ValueError("only a part's public methods are served")
             target = self.box.parts[message["part"]]
             answer = {"id": message["id"], "ok": getattr(target, message["call"])(*message["args"],
                                                                                   **message["kwargs"])}
