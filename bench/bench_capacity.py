@@ -439,7 +439,8 @@ def main():
           f"printer, voice on), both Gunicorn gevent x1; n={n} sequential keep-alive requests; under load "
           f"{viewers} status pages and {slow} slow clients; fan-out to {DISPLAYS} displays + {CONSOLES} consoles",
           flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    # (a slip preview may still be drawn into the spool as the box stops)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         floor = run_floor(root, n)
         box = demo_box(root, viewers + DISPLAYS + CONSOLES + 5)
