@@ -52,3 +52,41 @@ def test_a_web_commit_wakes_the_device_process(pair):
     response = client.post("/api/v1/tickets", json={"service": "ORI"}, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 201
     assert wait_for(lambda: any(e["type"] == "ticket.issued" for events in heard for e in events), 10)
+
+
+def test_the_master_starts_the_device_process_again_when_it_dies(tmp_path):
+    """kill -9 of the device process: the Gunicorn master starts a new one, and the box prints,
+    says and answers its health again (the web worker reconnects to it)."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    import requests
+
+    from tests.conftest import LiveBox
+
+    def device_pids(box):
+        found = []
+        for status in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                command = status.read_bytes()
+            except OSError:
+                continue
+            if b"turnero.web.devices" in command and str(box.data_dir).encode() in command:
+                found.append(int(status.parent.name))
+        return found
+
+    box = LiveBox(write_sede(tmp_path / "data", SEDE_TOML)).prepare().start()
+    try:
+        assert wait_for(lambda: len(device_pids(box)) == 1, 30)
+        first = device_pids(box)[0]
+        os.kill(first, signal.SIGKILL)
+        assert wait_for(lambda: device_pids(box) and device_pids(box)[0] != first, 30)
+        time.sleep(1.1)  # past /healthz's one-second cache: the answers below are new
+        # the worker's next call reaches the new process
+        assert wait_for(lambda: requests.get(box.url + "/healthz", timeout=10).json()["voice"].get("status") == "ok",
+                        30)
+        assert box.call("POST", "/tickets", json={"service": "ORI"}).status_code == 201
+    finally:
+        box.stop()

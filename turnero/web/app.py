@@ -293,6 +293,14 @@ def _register_errors(app: Flask):
 HEALTH_CACHE_SECONDS = 1.0
 
 
+def _part_health(provider) -> dict:
+    """A part's health; a part that cannot answer (its device process restarting) is in error."""
+    try:
+        return provider()
+    except DomainError as error:
+        return {"status": "error", "detail": error.code}
+
+
 def _register_health(app: Flask, box: Box):
     cache = {"at": -HEALTH_CACHE_SECONDS, "answer": None}
     lock = threading.Lock()
@@ -312,7 +320,7 @@ def _register_health(app: Flask, box: Box):
             box.store.check_writable()
         except sqlite3.Error as exc:
             db = f"error: {exc}"
-        parts = {name: provider() for name, provider in box.health.items()}
+        parts = {name: _part_health(provider) for name, provider in box.health.items()}
         printer = parts.get("printer", {"status": "disabled", "detail": None})
         voice = parts.get("voice", {"status": "disabled"})
         sync = parts.get("sync", {"state": "disabled", "backlog": box.engine.last_seq(), "last_success": None,

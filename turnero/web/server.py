@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
@@ -97,12 +96,17 @@ class DeviceProcess:
                 self.process.kill()
 
     def _watch(self):
-        while not self._stopping.is_set():
-            if self.process.poll() is not None and not self._stopping.is_set():
-                time.sleep(0.5)
-                if not self._stopping.is_set():
-                    self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
-            self._stopping.wait(0.5)
+        pause = 0.5
+        while not self._stopping.wait(0.5):
+            if self.process.poll() is None:
+                continue
+            # One that keeps dying at start (a broken printer library, say) is retried ever more slowly.
+            if self._stopping.wait(pause):
+                return
+            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+            if self._stopping.wait(2.0):
+                return
+            pause = 0.5 if self.process.poll() is None else min(pause * 2, 30.0)
 
 
 def serve(app_factory, host: str, port: int, log_level: str = "info", server: dict | None = None,
