@@ -10,11 +10,13 @@ where it would have used its own worker.
 
 They talk over a UNIX socket in the data directory (``devices.sock``), in JSON lines:
 
-- web -> devices ``{"events": [...]}``: what the worker just committed; the device process hands
-  them to its own commit listeners (a slip to print, a call to say, a batch to send) and tells
-  the other workers ``{"wake": true}``: each worker's event pump reads the committed events and
-  pushes them to its own sockets (turnero.web.realtime), so the news of a call made through one
-  worker reaches the displays connected to another at once;
+- web -> devices ``{"committed": true}``: the worker just committed events. The device process
+  reads the committed events from the database in ``seq`` order, as the event pump does (one
+  event path: the committed row; commits of the CLI are heard too, within a second), and hands
+  them to its own commit listeners (a slip to print, a call to say, a batch to send). It tells the
+  other workers ``{"wake": true}``: each worker's event pump reads the committed events and pushes
+  them to its own sockets (turnero.web.realtime), so the news of a call made through one worker
+  reaches the displays connected to another at once;
 - web -> devices ``{"id", "part", "call", "args", "kwargs"}``; devices -> web ``{"id", "ok"}`` or
   ``{"id", "error": {"code", "message", "status"}}`` (a :class:`DomainError`) or ``{"id", "fail"}``;
 - devices -> web ``{"push": [name, payload, namespace]}``: a device's news for staff consoles
@@ -68,9 +70,9 @@ class DevicesClient:
         return RemotePart(self, name)
 
     def forward(self, events: list[dict]) -> None:
-        """Store listener: the device process hears this worker's commits (never raises)."""
+        """Store listener: the device process hears that this worker committed (never raises)."""
         try:
-            self._send({"events": events}, wait=0)
+            self._send({"committed": True}, wait=0)
         except OSError:
             pass  # the device process catches up on its own (the spool and the sync read the database)
 
@@ -201,6 +203,8 @@ class DeviceHost:
         self._clients: list[tuple] = []  # (socket, its send lock)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._committed = threading.Event()
+        self.last_seq = self.box.engine.last_seq()  # events before the process started were heard then
 
     def push(self, name: str, payload: dict, namespace: str) -> None:
         """To every connected worker, which emits it to its own sockets."""
@@ -217,7 +221,21 @@ class DeviceHost:
             except OSError:
                 continue
 
+    def relay(self) -> None:
+        """Hand the events committed elsewhere to this process's commit listeners, in order
+        (on a thread of its own; woken by the web workers, and every second for the CLI's)."""
+        while not self._stop.is_set():
+            self._committed.wait(1.0)
+            self._committed.clear()
+            try:
+                while events := self.box.engine.events_after(self.last_seq, 500):
+                    self.last_seq = events[-1]["seq"]
+                    self.box.store.announce(events)
+            except Exception:  # noqa: BLE001 - the relay must outlive any hiccup; it reads again
+                log.exception("device relay failed")
+
     def serve_forever(self) -> None:
+        threading.Thread(target=self.relay, name="turnero-devices-relay", daemon=True).start()
         self.path.unlink(missing_ok=True)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         server.bind(str(self.path))
@@ -243,9 +261,9 @@ class DeviceHost:
         try:
             for line in client.makefile("rb"):
                 message = json.loads(line)
-                if "events" in message:
+                if "committed" in message:
                     self._broadcast({"wake": True}, skip=client)
-                    self.box.store.announce(message["events"])
+                    self._committed.set()
                 elif "id" in message:
                     # Calls may wait (an announcement being synthesized): each has its own thread.
                     threading.Thread(target=self._answer, args=(client, send_lock, message), daemon=True).start()
