@@ -55,8 +55,8 @@ def test_a_web_commit_wakes_the_device_process(pair):
 
 
 def test_the_master_starts_the_device_process_again_when_it_dies(tmp_path):
-    """kill -9 of the device process: the Gunicorn master starts a new one, and the box prints,
-    says and answers its health again (the web worker reconnects to it)."""
+    """kill -9 of the device process: the Gunicorn master starts a new one, the web worker
+    reconnects to it (the voice's health is answered again), and tickets are issued."""
     import os
     import signal
     import time
