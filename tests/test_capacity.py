@@ -367,3 +367,14 @@ def test_two_web_workers_deliver_every_call_to_every_display(tmp_path, crowd):
         assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
     finally:
         box.stop()
+
+
+def test_long_reads_run_off_the_event_loop_and_still_answer_errors_in_json(box):
+    """Reports and the what-if run on gevent's thread pool (turnero.web.offload): their answers,
+    and their errors, come back as from any other view."""
+    stats = box.call("GET", "/stats", "sofia")
+    assert stats.status_code == 200 and "totals" in stats.json()
+    bad = box.call("GET", "/stats?from=nope", "sofia")
+    assert bad.status_code == 400 and bad.json()["error"]["code"]
+    what_if = box.call("POST", "/supervision/what-if", "sofia", json={"options": "nope"})
+    assert what_if.status_code in (400, 422) and what_if.json()["error"]["code"]

@@ -89,15 +89,11 @@ class Store:
     def in_data_dir(cls, data_dir, clock=time.time, checkpoints: bool = True, group_commit=None) -> "Store":
         return cls(Path(data_dir) / DB_FILE, clock, checkpoints, group_commit)
 
-    @property
-    def _synchronous(self) -> str:
-        return "NORMAL" if self.group_commit is not None else "FULL"
-
     def flush_wal(self) -> None:
         """Make every commit made so far durable (before telling the world outside the box, or a
         printer, about it: with group commit a commit is seen by readers a moment before it is
         on disk)."""
-        _fsync(Path(f"{self.path}-wal"))
+        _fsync(wal_path(self.path))
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -108,7 +104,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before the client hears "201 Created" (power-cut safe).
             # With group commit, the same promise is kept by GroupCommit.wait (see write).
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA synchronous={'NORMAL' if self.group_commit is not None else 'FULL'}")
             conn.execute("PRAGMA foreign_keys=ON")
             # Cleared personal data is overwritten in the file, whatever the build's default is.
             conn.execute("PRAGMA secure_delete=ON")
@@ -363,6 +359,11 @@ class GroupCommit:
                         self._flushed = max(self._flushed, target)
                         self.flushes += 1
                     self._changed.notify_all()
+
+
+def wal_path(db_path: str | Path) -> Path:
+    """Where SQLite keeps the write-ahead log of the database at ``db_path``."""
+    return Path(f"{db_path}-wal")
 
 
 def _fsync(path: Path) -> None:

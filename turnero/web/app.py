@@ -26,13 +26,14 @@ from turnero.web.api import api
 from turnero.web.auth import credentials
 from turnero.web.connections import BodyDeadline, ConnectionGuard
 from turnero.web.devices import DeviceHost, DevicesClient
+from turnero.web.offload import offload
 from turnero.web.limits import limiter
 from turnero.clock import SedeClock
 from turnero.engine import Engine
 from turnero.errors import DomainError
 from turnero.periodic import Periodic
 from turnero.stats import keep_day_figures
-from turnero.store import DB_FILE, GroupCommit, Store
+from turnero.store import DB_FILE, GroupCommit, Store, wal_path
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -92,7 +93,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     clock = SedeClock(settings.timezone, test_config.get("NOW") or time.time)
     served = bool(test_config.get("DEVICES"))  # a web worker of `turnero run`
     # It leaves the WAL's checkpoints to the device process, and flushes commits in groups.
-    group = GroupCommit(data_dir / f"{DB_FILE}-wal", _blocking(),
+    group = GroupCommit(wal_path(data_dir / DB_FILE), offload,
                         lambda: box.connections is not None and box.connections.requests > 1) \
         if served else None
     store = Store.in_data_dir(data_dir, clock, checkpoints=not served, group_commit=group)
@@ -153,15 +154,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         for worker in box.workers:
             worker.start()
     return app
-
-
-def _blocking():
-    """How to wait for the disk: under gevent on a native thread (the event loop serves others)."""
-    if realtime.async_mode() != "gevent":
-        return None
-    import gevent
-
-    return lambda call, *args: gevent.get_hub().threadpool.apply(call, args)
 
 
 def _guard_connections(app: Flask, box: Box) -> None:

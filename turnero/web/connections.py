@@ -20,6 +20,9 @@ from collections import Counter
 
 SOCKET_PATH = "/socket.io"
 TOO_MANY = "too_many_connections"
+BOX_FULL = ("503 Service Unavailable", "El equipo atiende el máximo de conexiones; intente en un momento.")
+SHARE_FULL = ("503 Service Unavailable", "Hay demasiadas pantallas conectadas; intente en un momento.")
+ADDRESS_FULL = ("429 Too Many Requests", "Demasiadas conexiones desde esta dirección; cierre alguna pestaña.")
 
 
 def json_error(start_response, status: str, code: str, message: str):
@@ -56,11 +59,10 @@ class ConnectionGuard:
             finally:
                 self.requests -= 1
         address = environ.get("REMOTE_ADDR") or "?"
-        refusal = self._admit(address, environ)
+        refusal, counted_address = self._admit(address, environ)
         if refusal is not None:
             status, message = refusal
             return json_error(start_response, status, TOO_MANY, message)
-        counted_address = address if environ.get("turnero.anonymous") else None
         try:
             # The app returns only once the WebSocket closes (or the long poll ends): it is counted
             # for as long as it is held.
@@ -68,26 +70,20 @@ class ConnectionGuard:
         finally:
             self._release(counted_address)
 
-    def _admit(self, address: str, environ) -> tuple[str, str] | None:
+    def _admit(self, address: str, environ) -> tuple:
+        """(refusal or None, the address it counts against or None when it has a credential)."""
         privileged = _claims_credential(environ) and self.is_privileged(environ)
         with self._lock:
-            if not privileged and self.total < self.anonymous_cap and self.by_address[address] < self.address_cap:
-                self.total += 1
-                self.by_address[address] += 1
-                environ["turnero.anonymous"] = True
-                return None
-            full = self.total >= self.total_cap
-        if full:
-            return "503 Service Unavailable", "El equipo atiende el máximo de conexiones; intente en un momento."
-        if not privileged:
-            if self.total >= self.anonymous_cap:
-                return "503 Service Unavailable", "Hay demasiadas pantallas conectadas; intente en un momento."
-            return "429 Too Many Requests", "Demasiadas conexiones desde esta dirección; cierre alguna pestaña."
-        with self._lock:
             if self.total >= self.total_cap:
-                return "503 Service Unavailable", "El equipo atiende el máximo de conexiones; intente en un momento."
+                return BOX_FULL, None
+            if not privileged:
+                if self.total >= self.anonymous_cap:
+                    return SHARE_FULL, None
+                if self.by_address[address] >= self.address_cap:
+                    return ADDRESS_FULL, None
+                self.by_address[address] += 1
             self.total += 1
-            return None
+            return None, None if privileged else address
 
     def _release(self, address: str | None):
         with self._lock:
@@ -96,10 +92,6 @@ class ConnectionGuard:
                 self.by_address[address] -= 1
                 if self.by_address[address] <= 0:
                     del self.by_address[address]
-
-    def counts(self) -> dict:
-        with self._lock:
-            return {"total": self.total, "addresses": len(self.by_address)}
 
 
 def _claims_credential(environ) -> bool:

@@ -1,4 +1,4 @@
-"""Long reads off the event loop: a month's report, a what-if forecast.
+"""Long work off the event loop: a month's report, a what-if forecast, a flush to disk.
 
 Under gevent (``turnero run``) one greenlet computing for a second holds every other request for
 that second. ``offload`` runs such a call on a native thread of gevent's pool instead: SQLite
