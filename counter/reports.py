@@ -87,8 +87,9 @@ class _SafeWriter:
         self.writer.writerow([safe_cell(value) for value in row])
 
 
-def csv_text(stats: dict, headings: list[str]) -> str:
-    """The report as CSV (UTF-8 with BOM for spreadsheet programs, comma separated)."""
+def csv_text(stats: dict, headings: list[str], staffing: dict | None = None) -> str:
+    """The report as CSV (UTF-8 with BOM for spreadsheet programs, comma separated); with the
+    staffing suggestion (turnero.staffing) as a last table: one row per weekday and hour."""
     out = io.StringIO()
     writer = _SafeWriter(out)
     writer.writerow(["periodo", stats["from"], stats["to"]])
@@ -105,7 +106,19 @@ def csv_text(stats: dict, headings: list[str]) -> str:
     writer.writerow(["fecha", "emitidos", "atendidos", "no_se_presentaron"])
     for day in stats["daily"]:
         writer.writerow([day["date"], day["issued"], day["served"], day["no_shows"]])
+    if staffing is not None:
+        writer.writerow([])
+        writer.writerow(["dia_semana", "hora", "llegadas_por_hora", "ventanillas_sugeridas", "dias_observados"])
+        for day in staffing["weekdays"]:
+            for hour in sorted(day["slots"]):
+                slot = day["slots"][hour]
+                writer.writerow([WEEKDAYS[day["weekday"]], f"{hour:02d}", slot["arrivals"], slot["counters"],
+                                 day["days"]])
     return "\ufeff" + out.getvalue()
+
+
+# Fixed column values (not UI text): a spreadsheet reads the same words whatever the page's language.
+WEEKDAYS = ("lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo")
 
 
 FIRST_YEAR, LAST_YEAR = 2000, 2199  # a month and the one before it must both be real calendar months

@@ -96,7 +96,8 @@ def reports():
 @staff_page("supervisor")
 def export_csv():
     stats = offload(compute_stats, box().engine, request.args.get("from") or None, request.args.get("to") or None)
-    body = csv_text(stats, [translate(key) for _, key in COLUMNS])
+    staffing = offload(suggestion, box().engine, *parse_period(box().engine.clock, stats["from"], stats["to"]))
+    body = csv_text(stats, [translate(key) for _, key in COLUMNS], staffing)
     filename = f"turnero-{box().settings.sede['code']}-{stats['from']}-{stats['to']}.csv"
     return Response(body, mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

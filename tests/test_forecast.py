@@ -180,3 +180,67 @@ def test_a_ticket_issued_after_the_pump_made_the_forecast_runs_no_new_simulation
     assert runs == [] and elder["position"] == 2 and elder["eta_minutes"] < normal["eta_minutes"]
     engine.get_ticket(normal["id"])  # the queue changed: this one is forecast afresh
     assert runs == [1]
+
+
+def test_a_paused_counter_comes_back_and_a_service_only_it_serves_is_por_confirmar(engine, clock):
+    """A pause is not a closure: the queue it serves still moves, later; a service no open counter
+    serves has no estimate (SPEC: null when no counter serving the service is open)."""
+    engine.open_counter("v1", "ana")
+    engine.open_counter("v2", "beto")
+    tickets = [engine.issue("ORI")[0] for _ in range(8)]
+    con, _ = engine.issue("CON")  # only v2 serves it
+    both_open = engine.get_ticket(tickets[-1]["id"])
+    assert engine.get_ticket(con["id"])["eta_minutes"] is not None
+    engine.pause_counter("v2", "beto", "almuerzo")
+    clock.advance(1)
+    paused = engine.get_ticket(tickets[-1]["id"])
+    assert engine.get_ticket(con["id"])["eta_minutes"] is None
+    assert engine.get_ticket(con["id"])["eta_range_minutes"] is None
+    engine.resume_counter("v2", "beto")
+    engine.close_counter("v2", "beto")
+    clock.advance(1)
+    closed = engine.get_ticket(tickets[-1]["id"])
+    assert both_open["eta_minutes"] < paused["eta_minutes"] < closed["eta_minutes"]
+
+
+def test_the_usual_pause_length_is_learned(engine, clock):
+    """Pauses of 40 minutes on record: a counter just paused is expected back later than the
+    10-minute prior says, so the queue behind it waits longer."""
+    fresh = wait_history.pause_pool(engine.store.connect(), clock.value)
+    assert 8 * 60 < fresh[len(fresh) // 2] < 12 * 60
+    engine.open_counter("v2", "beto")
+    for _ in range(12):
+        engine.pause_counter("v2", "beto", "diligencia")
+        clock.advance(40 * 60)
+        engine.resume_counter("v2", "beto")
+        clock.advance(60)
+    learned = wait_history.pause_pool(engine.store.connect(), clock.value)
+    assert learned[len(learned) // 2] > 25 * 60
+    counters = [Counter("v1", ("ORI",), "ORI", 60.0), Counter("v2", ("ORI",), paused_for=60.0)]
+    short = forecast.simulate(scene(counters=counters, pauses=fresh))
+    long = forecast.simulate(scene(counters=counters, pauses=learned))
+    alone = forecast.simulate(scene(counters=counters[:1]))
+    assert minutes(short)[1] < minutes(long)[1] <= minutes(alone)[1]
+    only_paused = forecast.simulate(scene(counters=counters[1:], pauses=fresh))
+    assert only_paused.served == frozenset() and only_paused.tickets == {}
+
+
+def test_arrival_rates_follow_the_weekday_once_there_are_enough_of_them(engine, clock):
+    """Three busy Mondays and quiet other days: on a Monday the preferential rate is Monday's."""
+    monday = datetime(2026, 11, 23, 10, 0, tzinfo=LIMA)
+    for days_back in range(1, 22):
+        day = monday - timedelta(days=days_back)
+        if day.weekday() == 6:
+            continue
+        clock.set(day)
+        count = 12 if day.weekday() == 0 else 2
+        for _ in range(count):
+            engine.issue("PEN", priority="gestante", channel="staff")
+            clock.advance(60)
+        engine.close_day(through_day=day.date().isoformat())
+    clock.set(monday)
+    rates = wait_history.load(engine.store.connect(), engine.settings, engine.clock, clock.value).rates
+    assert rates[("PEN", TIER_PREFERENTIAL)][10] == 12.0
+    clock.set(monday + timedelta(days=1))  # a Tuesday: its own three quiet days
+    rates = wait_history.load(engine.store.connect(), engine.settings, engine.clock, clock.value).rates
+    assert rates[("PEN", TIER_PREFERENTIAL)][10] == 2.0

@@ -1,6 +1,8 @@
 """The reports' staffing suggestion per weekday and hour (Erlang C over the arrival history)."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import date, datetime, timedelta
 
@@ -49,3 +51,18 @@ def test_reports_page_shows_the_suggestion(app, tokens, clock):
     row = re.search(r'<tr data-weekday="2"><th scope="row">Miércoles</th>(.*?)</tr>', page, re.S).group(1)
     assert re.search(r'<td class="num" data-arrivals="6.0" title="\d+ ventanillas para 6.0 llegadas por hora">\d+</td>',
                      row)
+
+
+def test_the_csv_export_carries_the_suggestion(app, tokens, clock):
+    engine = app.extensions["turnero"].engine
+    for _ in range(6):
+        engine.issue("ORI", channel="staff")
+    day = engine.clock.local().date().isoformat()
+    answer = as_user(app, tokens["sofia"]).get(f"/reports/export.csv?from={day}&to={day}")
+    assert answer.status_code == 200
+    rows = list(csv.reader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))))
+    start = rows.index(["dia_semana", "hora", "llegadas_por_hora", "ventanillas_sugeridas", "dias_observados"])
+    suggested = [row for row in rows[start + 1:] if row]
+    assert len(suggested) == 1
+    weekday, hour, arrivals, counters, days = suggested[0]
+    assert (weekday, hour, arrivals, days) == ("miercoles", "10", "6.0", "1") and int(counters) >= 1

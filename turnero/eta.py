@@ -94,8 +94,9 @@ class Estimator:
         now = self.clock()
         waiting = conn.execute("SELECT id, service, priority, appointment_at, queued_at, number FROM tickets"
                                " WHERE status = 'waiting'").fetchall()
-        counters = conn.execute("SELECT counter, state, services, preferential_streak FROM counter_state"
-                                " WHERE state = 'open'").fetchall()
+        # A paused counter comes back: it calls again after the rest of a usual pause.
+        counters = conn.execute("SELECT counter, state, services, preferential_streak, since FROM counter_state"
+                                " WHERE state IN ('open', 'paused')").fetchall()
         held = conn.execute("SELECT counter, service, called_at FROM tickets WHERE status IN ('called', 'serving')"
                             " AND counter IS NOT NULL").fetchall()
         booked = conn.execute("SELECT service, starts_at FROM appointments WHERE status = 'booked' AND ticket_id"
@@ -186,12 +187,12 @@ class _State:
         self.booked = booked
         self.history = history
         settings = estimator.settings
-        self.served = frozenset(code for row in counters for code in json.loads(row[2] or "[]")
+        self.served = frozenset(code for row in counters if row[1] == "open" for code in json.loads(row[2] or "[]")
                                 if code in settings.services)
         self.fingerprint = self.fingerprint_with(waiting)
 
     def fingerprint_with(self, waiting) -> int:
-        return hash((tuple(sorted(waiting)), tuple(sorted(self.counters)), tuple(sorted(self.held)),
+        return hash((tuple(sorted(waiting)), tuple(sorted(row[:4] for row in self.counters)), tuple(sorted(self.held)),
                      tuple(self.booked), self.history.version))
 
     def scene(self) -> Scene:
@@ -200,11 +201,13 @@ class _State:
         now = self.now
         held = {row[0]: row for row in self.held}
         counters = []
-        for name, _state, services, streak in sorted(self.counters):
+        for name, state, services, streak, since in sorted(self.counters):
             codes = tuple(code for code in json.loads(services or "[]") if code in settings.services)
             holding = held.get(name)
             busy = holding[1] if holding is not None and holding[1] in settings.services else None
-            counters.append(Counter(name, codes, busy, max(0.0, now - holding[2]) if busy else 0.0, streak or 0))
+            paused = max(0.0, now - (since or now)) if state == "paused" else None
+            counters.append(Counter(name, codes, busy, max(0.0, now - holding[2]) if busy else 0.0, streak or 0,
+                                    paused))
         waiting = [_waiting(row, settings, now) for row in self.waiting if row[1] in settings.services]
         appointments = []
         for code, starts in self.booked:
@@ -215,7 +218,8 @@ class _State:
             appointments.append((code, opens, starts, self.history.show_share))
         return Scene(now=now, day_start=clock.day_bounds(clock.local(now).date())[0], counters=counters,
                      waiting=waiting, pools=self.history.pools, rates=self.history.rates,
-                     appointments=appointments, streak_limit=settings.sede["preferential_streak"])
+                     appointments=appointments, streak_limit=settings.sede["preferential_streak"],
+                     pauses=self.history.pauses or [])
 
 
 def _tier_of(row, settings, now) -> int:

@@ -49,6 +49,7 @@ class Counter:
     busy_service: str | None = None  # the service of the ticket it holds, if any
     busy_elapsed: float = 0.0  # seconds since that ticket was called
     streak: int = 0  # preferential calls in a row (the streak rule)
+    paused_for: float | None = None  # seconds into a pause (None: open); it calls again when the pause ends
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Scene:
     """Everything a forecast needs, as plain values (seconds, Unix times)."""
     now: float
     day_start: float  # local midnight of ``now``: hours of the day index the per-hour tables
-    counters: list  # open counters (paused and closed ones do not call)
+    counters: list  # open and paused counters (closed ones do not call)
     waiting: list  # Waiting tickets, any order
     pools: dict  # service -> 24 lists (one per local hour) of occupation samples in seconds
     rates: dict  # (service, tier) -> 24 arrivals per hour (urgent, preferential; normal for what-if)
@@ -78,6 +79,7 @@ class Scene:
     phantoms: tuple = (TIER_URGENT, TIER_PREFERENTIAL, TIER_NORMAL)  # classes to answer "issued now" for
     track_arrivals_until: float | None = None  # what-if: also record arrivals (of every class) until then
     horizon: float = HORIZON_SECONDS
+    pauses: list = field(default_factory=list)  # sorted seconds: how long pauses last
 
 
 @dataclass
@@ -95,7 +97,9 @@ class Result:
 
 
 def served_services(counters) -> frozenset:
-    return frozenset(code for counter in counters for code in counter.services)
+    """Services some open counter serves (a service only a paused counter serves has no estimate:
+    nobody can say when that counter comes back)."""
+    return frozenset(code for counter in counters if counter.paused_for is None for code in counter.services)
 
 
 def runs_for(calls: int, budget: int = STEP_BUDGET) -> int:
@@ -269,7 +273,9 @@ def _run(scene, lanes, counters, rng, times, waits, pending):
     owns = []
     for number, (counter, own) in enumerate(counters):
         start = now
-        if counter.busy_service is not None:
+        if counter.paused_for is not None:
+            start = now + _rest(scene.pauses, counter.paused_for, random_)
+        elif counter.busy_service is not None:
             start = now + _remaining(pools, counter.busy_service, counter.busy_elapsed, now, day_start, random_)
         heap.append((start, number))
         streaks.append(counter.streak)
@@ -374,7 +380,13 @@ def _next_available(lanes, pointers, sizes, taken, own, t):
 def _remaining(pools, service, elapsed, now, day_start, random_) -> float:
     """Time left on an attention already ``elapsed`` seconds long: an occupation time drawn among
     those of the history longer than that, minus what has passed."""
-    pool = pools[service][int((now - day_start) // 3600) % 24]  # sorted
+    return _rest(pools[service][int((now - day_start) // 3600) % 24], elapsed, random_)
+
+
+def _rest(pool, elapsed, random_) -> float:
+    """Time left on something already ``elapsed`` seconds long whose lengths are the sorted ``pool``."""
+    if not pool:
+        return 0.0
     first = bisect_right(pool, elapsed)
     if first < len(pool):
         return pool[first + int(random_() * (len(pool) - first))] - elapsed

@@ -7,7 +7,8 @@
   configured ``service_minutes`` while the history is thin;
 - arrivals per service, class and hour of the day (walk-ins; appointments are counted from the
   bookings), over the last weeks the sede was open;
-- the share of booked appointments that show up.
+- the share of booked appointments that show up;
+- how long a counter's pause lasts (a paused counter comes back: its queue is not stopped).
 """
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ MIN_SECONDS = 10.0
 OUTLIER_MADS = 3.5
 GAP_LIMIT = 300.0  # a longer pause between two attentions is not a hand-over
 DEFAULT_SHOW_SHARE = 0.85
+WEEKDAY_MINIMUM = 3  # days of today's weekday in the rate window before that weekday gets its own rates
+PAUSE_PRIOR_SECONDS = 600.0  # a pause lasts about this long until the box has seen some
+RECENT_PAUSES = 200
 
 
 @dataclass
@@ -38,6 +42,7 @@ class History:
     show_share: float
     gap: float
     mean_seconds: dict  # service -> mean occupation (the staffing suggestion uses it)
+    pauses: list = None  # sorted seconds: how long pauses last
 
 
 def load(conn, settings, clock, now: float) -> History:
@@ -60,7 +65,7 @@ def load(conn, settings, clock, now: float) -> History:
         means[code] = sum(everyone) / len(everyone)
     rates = arrival_rates(conn, settings, day_start, offset)
     return History(version=(), pools=pools, rates=rates, show_share=show_share(conn, day_start), gap=gap,
-                   mean_seconds=means)
+                   mean_seconds=means, pauses=pause_pool(conn, now))
 
 
 def pool(samples: list, prior_seconds: float, gap: float = 0.0) -> list:
@@ -117,23 +122,50 @@ def handover_gap(conn, now: float) -> float:
 
 def arrival_rates(conn, settings, day_start: float, offset: float) -> dict:
     """(service, tier) -> arrivals per hour, for each hour of the day: walk-ins of the last
-    RATE_DAYS days the sede issued tickets (transfers and appointments are not walk-ins)."""
+    RATE_DAYS days the sede issued tickets (transfers and appointments are not walk-ins), only
+    those of today's weekday once there are WEEKDAY_MINIMUM of them (Mondays are not Fridays)."""
     start = day_start - RATE_DAYS * 86400
-    days = conn.execute("SELECT COUNT(DISTINCT service_day) FROM tickets WHERE issued_at >= ? AND issued_at < ?",
-                        (start, day_start)).fetchone()[0]
+    weekday = "CAST(strftime('%w', service_day) AS INTEGER)"
+    per_weekday = dict(conn.execute(
+        f"SELECT {weekday} AS weekday, COUNT(DISTINCT service_day) FROM tickets WHERE issued_at >= ?"
+        " AND issued_at < ? GROUP BY weekday", (start, day_start)).fetchall())
+    today = int(strftime_weekday(day_start + offset))
     rates = {(code, tier): [0.0] * 24 for code in settings.services
              for tier in (TIER_URGENT, TIER_PREFERENTIAL, TIER_NORMAL)}
+    same_day = per_weekday.get(today, 0) >= WEEKDAY_MINIMUM
+    days = per_weekday[today] if same_day else sum(per_weekday.values())
     if not days:
         return rates
     rows = conn.execute(
         f"SELECT service, CASE WHEN priority IS NULL THEN {TIER_NORMAL} WHEN priority = 'urgente' THEN {TIER_URGENT}"
         f" ELSE {TIER_PREFERENTIAL} END AS tier, CAST(((issued_at + ?) % 86400) / 3600 AS INTEGER) AS hour, COUNT(*)"
         " FROM tickets WHERE issued_at >= ? AND issued_at < ? AND transferred_from IS NULL"
-        " AND appointment_id IS NULL GROUP BY service, tier, hour", (offset, start, day_start)).fetchall()
+        f" AND appointment_id IS NULL AND (? OR {weekday} = ?) GROUP BY service, tier, hour",
+        (offset, start, day_start, not same_day, today)).fetchall()
     for service, tier, hour, count in rows:
         if (service, tier) in rates and 0 <= hour < 24:
             rates[(service, tier)][hour] = count / days
     return rates
+
+
+def strftime_weekday(local_seconds: float) -> int:
+    """SQLite's %w (0 = Sunday) of a local time given as seconds."""
+    return (int(local_seconds // 86400) + 4) % 7  # 1970-01-01 was a Thursday
+
+
+def pause_pool(conn, now: float) -> list:
+    """How long the counters' pauses of the last weeks lasted (paused to resumed or closed),
+    blended with a PAUSE_PRIOR_SECONDS prior while they are few."""
+    rows = conn.execute(
+        "SELECT type, at, json_extract(data, '$.counter.id') FROM events WHERE at >= ? AND type IN"
+        " ('counter.paused', 'counter.resumed', 'counter.closed') ORDER BY seq", (now - RATE_DAYS * 86400,)).fetchall()
+    started, lengths = {}, []
+    for kind, at, counter in rows:
+        if kind == "counter.paused":
+            started[counter] = at
+        elif counter in started:
+            lengths.append(at - started.pop(counter))
+    return pool(lengths[-RECENT_PAUSES:], PAUSE_PRIOR_SECONDS)
 
 
 def show_share(conn, day_start: float) -> float:

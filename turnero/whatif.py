@@ -112,6 +112,8 @@ def _changed(settings, base, changes) -> forecast.Scene:
             if change["action"] == "services":
                 continue  # moving the services of a counter nobody opens changes nothing
             counters[counter_id] = current
+        if change["action"] == "open":
+            current.paused_for = None  # a paused counter opened again now
         if change["services"]:
             current.services = tuple(change["services"])
     scene.counters = [counters[key] for key in sorted(counters)]
