@@ -86,3 +86,18 @@ def test_each_choice_is_forecast_beside_things_as_they_are(busy, app):
     assert moved["PEN"]["served"] and moved["ORI"]["wait_median_minutes"] < now["ORI"]["wait_median_minutes"]
     assert {"low", "minutes", "high"} == set(now["ORI"]["new_ticket"])
     assert now["VIC"]["served"] is False and now["VIC"]["within_target"] is None
+
+
+def test_opening_a_paused_counter_is_a_choice(busy, api, tokens):
+    """A paused counter is expected back after a usual pause; "open" in the what-if opens it now."""
+    beto = api.as_(tokens["beto"])
+    assert beto.post("/counters/v2/open").status_code == 200
+    assert beto.post("/counters/v2/pause", {"reason": "almuerzo"}).status_code == 200
+    body = {"scenarios": [{"changes": [{"counter": "v2", "action": "open"}]},
+                          {"changes": [{"counter": "v2", "action": "close"}]}]}
+    scenarios = busy.post("/supervision/what-if", body).json["scenarios"]
+    assert [(c["id"], c["paused"]) for c in scenarios[0]["counters"]] == [("v1", False), ("v2", True)]
+    assert [(c["id"], c["paused"]) for c in scenarios[1]["counters"]] == [("v1", False), ("v2", False)]
+    now, opened, closed = [{s["code"]: s for s in scenario["services"]} for scenario in scenarios]
+    assert opened["ORI"]["wait_median_minutes"] < now["ORI"]["wait_median_minutes"] \
+        < closed["ORI"]["wait_median_minutes"]

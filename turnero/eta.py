@@ -192,7 +192,7 @@ class _State:
         self.fingerprint = self.fingerprint_with(waiting)
 
     def fingerprint_with(self, waiting) -> int:
-        return hash((tuple(sorted(waiting)), tuple(sorted(row[:4] for row in self.counters)), tuple(sorted(self.held)),
+        return hash((tuple(sorted(waiting)), tuple(sorted(self.counters)), tuple(sorted(self.held)),
                      tuple(self.booked), self.history.version))
 
     def scene(self) -> Scene:
@@ -219,7 +219,7 @@ class _State:
         return Scene(now=now, day_start=clock.day_bounds(clock.local(now).date())[0], counters=counters,
                      waiting=waiting, pools=self.history.pools, rates=self.history.rates,
                      appointments=appointments, streak_limit=settings.sede["preferential_streak"],
-                     pauses=self.history.pauses or [])
+                     pauses=self.history.pauses)
 
 
 def _tier_of(row, settings, now) -> int:

@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from statistics import NormalDist
 
 from turnero.forecast import TIER_NORMAL, TIER_PREFERENTIAL, TIER_URGENT
@@ -42,7 +43,7 @@ class History:
     show_share: float
     gap: float
     mean_seconds: dict  # service -> mean occupation (the staffing suggestion uses it)
-    pauses: list = None  # sorted seconds: how long pauses last
+    pauses: list = field(default_factory=list)  # sorted seconds: how long pauses last
 
 
 def load(conn, settings, clock, now: float) -> History:
@@ -129,7 +130,7 @@ def arrival_rates(conn, settings, day_start: float, offset: float) -> dict:
     per_weekday = dict(conn.execute(
         f"SELECT {weekday} AS weekday, COUNT(DISTINCT service_day) FROM tickets WHERE issued_at >= ?"
         " AND issued_at < ? GROUP BY weekday", (start, day_start)).fetchall())
-    today = int(strftime_weekday(day_start + offset))
+    today = datetime.fromtimestamp(day_start + offset, timezone.utc).isoweekday() % 7  # as SQLite's %w
     rates = {(code, tier): [0.0] * 24 for code in settings.services
              for tier in (TIER_URGENT, TIER_PREFERENTIAL, TIER_NORMAL)}
     same_day = per_weekday.get(today, 0) >= WEEKDAY_MINIMUM
@@ -146,11 +147,6 @@ def arrival_rates(conn, settings, day_start: float, offset: float) -> dict:
         if (service, tier) in rates and 0 <= hour < 24:
             rates[(service, tier)][hour] = count / days
     return rates
-
-
-def strftime_weekday(local_seconds: float) -> int:
-    """SQLite's %w (0 = Sunday) of a local time given as seconds."""
-    return (int(local_seconds // 86400) + 4) % 7  # 1970-01-01 was a Thursday
 
 
 def pause_pool(conn, now: float) -> list:

@@ -139,8 +139,8 @@ def _outcome(engine, scene, scenario) -> dict:
             "within_target": round(sum(w <= target for w in waits) / len(waits), 3) if served and waits else None,
             "new_ticket": estimate(new, scene.now) if served and new else None,
         })
-    counters = [{"id": counter.id, "name": engine.views.counter_name(counter.id), "services": list(counter.services)}
-                for counter in scene.counters]
+    counters = [{"id": counter.id, "name": engine.views.counter_name(counter.id), "services": list(counter.services),
+                 "paused": counter.paused_for is not None} for counter in scene.counters]
     return {"label": scenario["label"], "changes": scenario["changes"], "counters": counters, "services": services}
 
 

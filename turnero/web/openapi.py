@@ -43,7 +43,8 @@ WHAT_IF_SERVICE = _obj({"code": STR, "name": STR, "served": {"type": "boolean"},
                         "within_target": NULLABLE_NUMBER, "new_ticket": {"type": "object", "nullable": True}})
 WHAT_IF_ANSWER = _obj({"now": STR, "horizon_minutes": {"type": "integer"}, "scenarios": {"type": "array", "items": _obj({
     "label": NULLABLE_STR, "changes": {"type": "array", "items": _obj({})},
-    "counters": {"type": "array", "items": _obj({"id": STR, "name": STR, "services": {"type": "array", "items": STR}})},
+    "counters": {"type": "array", "items": _obj({"id": STR, "name": STR, "services": {"type": "array", "items": STR},
+                                                 "paused": {"type": "boolean"}})},
     "services": {"type": "array", "items": WHAT_IF_SERVICE}})}})
 
 # (method, path, summary, roles, path params, request body schema, success status, success schema)
