@@ -96,6 +96,10 @@ TABLES = {
         # Reverse proxies (TLS terminators) in front of the box whose X-Forwarded-For/-Proto are
         # believed. 0: none; the client address is the connection's.
         "trusted_proxies": Key(int, 0, _range(0, 5)),
+        # The entity's official Libro de Reclamaciones (a web address): shown as a link and a QR on
+        # the status page and the kiosk's help, and printed on the slip when [printer] says so.
+        "complaints_url": Key(str, "", rule=lambda value: None if not value or re.fullmatch(
+            r"https?://[^\s/]+(/[^\s]*)?", value) else f"must be an http(s) URL or empty; got {value!r}"),
     },
     "printer": {
         "type": Key(str, "none", _one_of("network", "usb", "serial", "cups", "file", "emulated", "none")),
@@ -113,6 +117,8 @@ TABLES = {
         "file_path": Key(str, "", box_only=True),
         "cut": Key(bool, True),
         "logo": Key(str, "", box_only=True),
+        # Print the Libro de Reclamaciones address ([sede] complaints_url) at the foot of the slip.
+        "complaints_on_slip": Key(bool, False),
     },
     "voice": {
         "enabled": Key(bool, True),

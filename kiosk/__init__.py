@@ -37,10 +37,13 @@ def kiosk_page():
         "plural_languages": {code: plural_language(code) for code in settings.sede["languages"]},
         "inactivity_seconds": settings.kiosk["inactivity_seconds"],
         "privacy_url": settings.kiosk["privacy_url"],
+        "complaints_url": settings.sede["complaints_url"],
         "sede": settings.sede["name"],
     }
     privacy_qr = qr_svg(settings.kiosk["privacy_url"]) if settings.kiosk["privacy_url"] else None
-    return render_template("kiosk/kiosk.html", config=config, privacy_qr=privacy_qr, lang="es")
+    complaints_qr = qr_svg(settings.sede["complaints_url"]) if settings.sede["complaints_url"] else None
+    return render_template("kiosk/kiosk.html", config=config, privacy_qr=privacy_qr, complaints_qr=complaints_qr,
+                           lang="es")
 
 
 @kiosk.get("/kiosk/qr/<public_id>.svg")

@@ -73,7 +73,7 @@ def test_pairing_code_pairs_once_and_revoke_works(app, admin_client):
     assert wrong.status_code == 422 and "incorrecto o vencido" in wrong.get_data(as_text=True)
     paired = device.post("/pair", data={"code": f"{code[:4]} {code[4:]}", "csrf_token": pair_token})
     assert paired.status_code == 302 and paired.headers["Location"] == "/display"
-    cookie = device.get_cookie("turnero_device")
+    cookie = device.get_cookie("turnero_display")
     principal = app.extensions["turnero"].accounts.authenticate(cookie.value, 0)
     assert principal["name"] == "pantalla-2" and principal["services"] == ["VIC"]
     assert cookie.http_only

@@ -276,7 +276,7 @@ def test_kiosk_rate_limit(app, tokens):
 
 def test_cookie_credentials_need_csrf(app, tokens):
     client = app.test_client()
-    client.set_cookie("turnero_device", tokens["kiosk"])
+    client.set_cookie("turnero_kiosk", tokens["kiosk"])
     assert client.get("/api/v1/services").status_code == 200
     response = client.post("/api/v1/tickets", json={"service": "ORI"})
     assert response.status_code == 400 and error_code(response) == "csrf_failed"

@@ -18,7 +18,7 @@ import requests
 import websocket
 
 from tests.conftest import SEDE_TOML, Kiosks, LiveBox, wait_for, write_sede
-from turnero.web.auth import DEVICE_COOKIE
+from turnero.web.auth import device_cookie
 
 SERVER = """
 [server]
@@ -216,7 +216,7 @@ def test_over_the_anonymous_share_only_credentialed_clients_connect(box, crowd):
     # the reserve is for devices and staff: a token on the upgrade request, or the device's cookie
     display = {"token": box.tokens["pantalla-1"]}
     for index in range(300 - ANONYMOUS_SHARE):
-        headers = bearer(box) if index % 2 else [f"Cookie: {DEVICE_COOKIE}={display['token']}"]
+        headers = bearer(box) if index % 2 else [f"Cookie: {device_cookie('display')}={display['token']}"]
         crowd.add(connect(box, "127.0.0.99", display, headers=headers))
     with pytest.raises(Refused) as refused:  # the whole of max_connections is spent
         handshake(box, "127.0.0.99", headers=bearer(box))

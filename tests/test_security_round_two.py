@@ -150,7 +150,7 @@ def test_a_launcher_pairs_by_one_time_code_in_the_url_and_the_token_never_shows(
     client = app.test_client()
     response = client.get(f"/pair?code={code}&role=kiosk")
     assert response.status_code == 302 and response.headers["Location"].endswith("/kiosk")
-    assert "turnero_device=" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
+    assert "turnero_kiosk=" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
     assert client.get("/kiosk").status_code == 200  # paired
     again = app.test_client().get(f"/pair?code={code}&role=kiosk")
     assert again.status_code == 422  # one time only

@@ -171,10 +171,18 @@ class QueueQueries:
 
     def appointments_for_document(self, number: str) -> list[dict]:
         """Today's booked appointments without a ticket for a document number (kiosk check-in)."""
+        return self._appointments_today("document_number = ?", number.strip().upper())
+
+    def appointments_for_code(self, code: str) -> list[dict]:
+        """Today's booked appointment without a ticket whose code (the central's id) is ``code``,
+        as the person types it: case and surrounding spaces do not matter."""
+        return self._appointments_today("UPPER(id) = ?", code.strip().upper())
+
+    def _appointments_today(self, where: str, value: str) -> list[dict]:
         start, end = self.clock.day_bounds(self.clock.local().date())
-        rows = self.store.read("SELECT * FROM appointments WHERE document_number = ? AND status = 'booked' "
+        rows = self.store.read(f"SELECT * FROM appointments WHERE {where} AND status = 'booked' "
                                "AND ticket_id IS NULL AND starts_at >= ? AND starts_at < ? ORDER BY starts_at",
-                               (number.strip().upper(), start, end))
+                               (value, start, end))
         return [{"id": row["id"], "service": row["service"], "starts_at": self.clock.rfc3339(row["starts_at"]),
                  "service_label": self.views.service_label(row["service"])} for row in rows]
 

@@ -181,7 +181,7 @@
   }
 
   function getJson(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" })
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json", "X-Turnero-Device": "display" }, cache: "no-store" })
       .then(function (response) {
         if (!response.ok) throw new Error(url + " answered " + response.status);
         return response.json();
@@ -350,6 +350,7 @@
 
   function connect() {
     var socket = window.io({
+      auth: { device: "display" },  // which paired cookie is this page's (a browser may hold a kiosk's too)
       transports: ["websocket", "polling"],
       reconnection: true, reconnectionDelay: 500, reconnectionDelayMax: 5000
     });

@@ -184,7 +184,7 @@
   }
 
   function loadServices() {
-    return fetch("/api/v1/services", {credentials: "same-origin", headers: {"Accept": "application/json"}})
+    return fetch("/api/v1/services", {credentials: "same-origin", headers: {"Accept": "application/json", "X-Turnero-Device": "kiosk"}})
       .then(function (response) {
         if (!response.ok) throw new Error("services " + response.status);
         return response.json();
@@ -367,7 +367,7 @@
       return;
     }
     fetch("/api/v1/appointments?document=" + encodeURIComponent(appointment.value),
-      {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      {credentials: "same-origin", headers: {"Accept": "application/json", "X-Turnero-Device": "kiosk"}})
       .then(function (response) { return response.json().then(function (body) { return [response, body]; }); })
       .then(function (pair) {
         if (!pair[0].ok) throw new Error("appointments " + pair[0].status);
@@ -421,6 +421,7 @@
       fetch("/api/v1/tickets", {
         method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf,
+                  "X-Turnero-Device": "kiosk",
                   "Idempotency-Key": key},
         body: JSON.stringify(body)
       }).then(function (response) {

@@ -305,12 +305,16 @@ def priority(ticket_id):
 @limiter.limit(lambda: f"{box().settings.kiosk['lookups_per_minute']}/minute", key_func=kiosk_key,
                exempt_when=not_a_kiosk)
 def appointments():
-    """Today's appointments for a document number. A kiosk gets only the neutral label (never
-    which service: a victim's appointment must not show); every lookup is recorded."""
-    number = request.args.get("document", "")
-    if not number.strip():
-        raise DomainError("missing_field", "Indique el número de documento.", 422, field="document")
-    found = box().engine.appointments_for_document(number)
+    """Today's appointments for a document number (``?document=``) or an appointment's code
+    (``?code=``). A kiosk gets only the neutral label (never which service: a victim's appointment
+    must not show); every lookup is recorded."""
+    number, code = request.args.get("document", "").strip(), request.args.get("code", "").strip()
+    if not number and not code:
+        raise DomainError("missing_field", "Indique el número de documento o el código de la cita.", 422,
+                          field="document")
+    if len(code) > 64:
+        raise DomainError("invalid_code", "El código de la cita es demasiado largo.", 422, field="code")
+    found = box().engine.appointments_for_document(number) if number else box().engine.appointments_for_code(code)
     principal = current_principal()
     record_read(principal, [], {"appointment_lookup": True, "found": [item["id"] for item in found]})
     if principal.role == "kiosk":

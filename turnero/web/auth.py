@@ -13,8 +13,25 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from turnero import audit
 from turnero.errors import DomainError
 
-DEVICE_COOKIE = "turnero_device"
+# One cookie per device role, so a browser paired as both kiosk and display (the demo's, a
+# technician's laptop) keeps both. The single cookie of the first round is still read.
+DEVICE_ROLES = ("kiosk", "display")
+LEGACY_DEVICE_COOKIE = "turnero_device"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def device_cookie(role: str) -> str:
+    return f"turnero_{role}"
+
+
+def device_token(role: str | None = None) -> str | None:
+    """The paired device token this request carries: the cookie of ``role`` when the page says
+    which it is (``X-Turnero-Device``, or the guard's role), else the only one it has."""
+    roles = (role,) if role in DEVICE_ROLES else DEVICE_ROLES
+    for name in roles:
+        if request.cookies.get(device_cookie(name)):
+            return request.cookies[device_cookie(name)]
+    return request.cookies.get(LEGACY_DEVICE_COOKIE) or None
 
 
 def box():
@@ -31,9 +48,8 @@ def credentials() -> tuple[str | None, bool]:
         return token.strip(), False
     if session.get("token"):
         return session["token"], True
-    if request.cookies.get(DEVICE_COOKIE):
-        return request.cookies[DEVICE_COOKIE], True
-    return None, False
+    token = device_token(request.headers.get("X-Turnero-Device"))
+    return (token, True) if token else (None, False)
 
 
 def current_principal():

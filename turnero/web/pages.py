@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlparse
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
-from turnero.web.auth import DEVICE_COOKIE, box, describe_request
+from turnero.web.auth import box, describe_request, device_cookie, device_token
 from turnero.web.limits import login_limit, pairing_limit
 from turnero.errors import DomainError
 from turnero.i18n import plural, translate
@@ -32,10 +32,12 @@ def device_page(*roles: str):
                     return render_template("pair.html", roles=roles), 401
                 rest = {key: value for key, value in request.args.items() if key != "device_token"}
                 response = redirect(request.path + ("?" + urlencode(rest) if rest else ""))
-                response.set_cookie(DEVICE_COOKIE, token, max_age=COOKIE_YEARS * 365 * 86400, httponly=True,
-                                    samesite="Lax", secure=request.is_secure)
-                return response
-            principal = accounts.authenticate(request.cookies.get(DEVICE_COOKIE), now)
+                return _keep_device_token(response, principal.role, token)
+            principal = None
+            for role in roles:
+                principal = accounts.authenticate(device_token(role), now)
+                if principal is not None:
+                    break
             if principal is None or principal.role not in roles:
                 return render_template("pair.html", roles=roles), 401
             g.principal, g.from_cookie = principal, True
@@ -44,6 +46,12 @@ def device_page(*roles: str):
         return guarded
 
     return decorate
+
+
+def _keep_device_token(response, role: str, token: str):
+    response.set_cookie(device_cookie(role), token, max_age=COOKIE_YEARS * 365 * 86400, httponly=True,
+                        samesite="Lax", secure=request.is_secure)
+    return response
 
 
 def staff_page(*roles: str):
@@ -119,10 +127,7 @@ def pair():
         token, role = box().accounts.redeem_pairing_code(code or "")
     except DomainError as exc:
         return render_template("pair.html", roles=(request.values.get("role") or "kiosk",), error=exc.message), 422
-    response = redirect(f"/{role}")
-    response.set_cookie(DEVICE_COOKIE, token, max_age=COOKIE_YEARS * 365 * 86400, httponly=True,
-                        samesite="Lax", secure=request.is_secure)
-    return response
+    return _keep_device_token(redirect(f"/{role}"), role, token)
 
 
 @pages.get("/")

@@ -23,7 +23,7 @@ from flask import request, session
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from turnero import audiences
-from turnero.web.auth import DEVICE_COOKIE
+from turnero.web.auth import device_token
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,8 @@ def init_app(app, box) -> SocketIO:
     socketio.init_app(app, async_mode=async_mode(), manage_session=False, transports=transports)
 
     def principal_of(auth: dict):
-        token = auth.get("token") or session.get("token") or request.cookies.get(DEVICE_COOKIE)
+        device = auth.get("device") if isinstance(auth.get("device"), str) else None
+        token = auth.get("token") or session.get("token") or device_token(device)
         return box.accounts.authenticate(token, box.engine.clock()) if token else None
 
     @socketio.on("connect")
