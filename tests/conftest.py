@@ -385,6 +385,12 @@ class Kiosks:
                 self.acknowledged.append(response.json())  # (list.append is atomic)
 
 
+def error_code(response):
+    """The stable ``error.code`` of a JSON error answer of the Flask test client."""
+    assert response.is_json, response.get_data(as_text=True)[:200]
+    return response.json["error"]["code"]
+
+
 def wait_for(predicate, timeout: float = 10) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` seconds pass; returns whether it held."""
     deadline = time.time() + timeout

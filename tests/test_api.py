@@ -4,12 +4,7 @@ import re
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, Api
-
-
-def error_code(response):
-    assert response.is_json, response.get_data(as_text=True)[:200]
-    return response.json["error"]["code"]
+from tests.conftest import PASSWORD, Api, error_code
 
 
 def count(app, table):

@@ -23,7 +23,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
 
-from tests.conftest import PASSWORD, USERS
+from tests.conftest import PASSWORD, USERS, error_code
 from turnero.accounts import ROLE_GRANTS, token_hash
 
 # The role of each fixture token (tests/conftest.py: USERS and the devices of ``tokens``).
@@ -46,9 +46,6 @@ PATH_SEGMENTS = ["%C2%B2", "%D9%A1", "%00", "%ED%A0%80", "%2F", "-1", "9" * 30, 
 HOSTILE = ["\ud800", "a\x00b", "\u00b2", "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "\u00f1" * 3000]
 
 
-def error_code(response):
-    assert response.is_json, response.get_data(as_text=True)[:200]
-    return response.json["error"]["code"]
 
 
 def roles_of(operation) -> list[str]:

@@ -118,7 +118,7 @@ def assert_central_holds_exactly(central, box_events: list[dict]):
 
 def simulate_day(engine, clock=None, tickets=12, tag=""):
     """A day at a sede: walk-ins with documents and names, calls, attentions with notes and case
-    numbers, a transfer, no-shows and a cancellation."""
+    numbers, a survey answer, a transfer, no-shows and a cancellation."""
     def tick(seconds):
         if clock is not None:
             clock.advance(seconds)
@@ -145,6 +145,8 @@ def simulate_day(engine, clock=None, tickets=12, tag=""):
             continue
         engine.finish(ticket["id"], "ana", "resolved", result="PEN-01" if ticket["service"] == "PEN" else None,
                       case_ref=f"EXP-{tag}{i}", notes=f"Nota reservada {tag}{i}")
+        if i == 0:  # the survey's answer travels like every event; its comment may name someone
+            engine.rate(ticket["public_id"], 4, f"Gracias a la señora Pérez {tag}")
     engine.close_counter("v1", "ana")
 
 

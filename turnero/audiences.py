@@ -24,9 +24,9 @@ AUDIENCES = ("public", "kiosk", "display", "staff", "supervisor", "central")
 PERSONAL = {
     "ticket": ("document", "name"),
     "attention": ("notes", "case_ref"),
-    # Free text a staff member typed beside a ticket event (a transfer's notes, a cancellation's
-    # reason), or beside a counter (a pause's reason): it may name someone.
-    "event": ("notes", "reason"),
+    # Free text typed beside a ticket event (a transfer's notes, a cancellation's reason, the
+    # survey's comment), or beside a counter (a pause's reason): it may name someone.
+    "event": ("notes", "reason", "comment"),
     "counter": ("pause_reason",),
 }
 
@@ -159,4 +159,5 @@ PERSONAL_COLUMNS = {
     "tickets": ("document_type", "document_number", "name", "cancel_reason"),
     "attentions": ("notes", "case_ref"),
     "appointments": ("document_type", "document_number", "name"),
+    "ratings": ("comment",),
 }

@@ -33,6 +33,7 @@ ALLOWED_FROM = {
 }
 MAX_NOTE = 2000
 MAX_SHORT = 120
+MAX_COMMENT = 500
 
 
 class Engine(QueueQueries):
@@ -442,6 +443,34 @@ class Engine(QueueQueries):
                 (str(appointment["id"]), service, starts, document["type"] if document else None,
                  document["number"] if document else None, appointment.get("name"),
                  appointment.get("status", "booked"), tx.now))
+
+    # ----------------------------------------------------------------- survey
+
+    def rate(self, public_id: str, score, comment: str | None = None) -> dict:
+        """The person's answer to "¿Cómo fue su atención?": once per visit, after it is done.
+
+        Errors: unknown_ticket (404); invalid_score, invalid_comment (422); not_finished,
+        already_rated (409)."""
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise invalid("invalid_score", "La calificación debe ser un número del 1 al 5.", field="score")
+        comment = comment.strip() or None if isinstance(comment, str) else comment
+        check_text("comment", comment, MAX_COMMENT, multiline=True, code="invalid_comment")
+        with self.store.write() as tx:
+            row = tx.one("SELECT * FROM tickets WHERE public_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+                         (public_id,))
+            if row is None:
+                raise not_found("ticket", public_id)
+            if tx.one("SELECT 1 FROM ratings WHERE public_id = ?", (public_id,)) is not None:
+                raise conflict("already_rated", "Ya recibimos su opinión sobre esta atención. Gracias.")
+            if row["status"] != "done":
+                raise conflict("not_finished", "Podrá calificar la atención cuando haya terminado.",
+                               current_status=row["status"])
+            tx.execute("INSERT INTO ratings (public_id, ticket_id, service, service_day, score, comment, rated_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (public_id, row["id"], row["service"], row["service_day"], score, comment, tx.now))
+            extra = {"score": score, **({"comment": comment} if comment else {})}
+            self._emit_ticket(tx, row["id"], "ticket.rated", **extra)
+            return {"score": score, "comment": comment, "rated_at": self.clock.rfc3339(tx.now)}
 
     # ----------------------------------------------------------------- helpers
 

@@ -209,6 +209,19 @@ CREATE TABLE box_identity (
     since REAL NOT NULL
 )
 """,
+    # 10: "¿Cómo fue su atención?": one answer per visit (a public id follows a person through
+    # transfers), given on the status page once the ticket is done (SPEC, "Survey")
+    """
+CREATE TABLE ratings (
+    public_id TEXT PRIMARY KEY,
+    ticket_id TEXT NOT NULL REFERENCES tickets(id),
+    service TEXT NOT NULL,
+    service_day TEXT NOT NULL,
+    score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+    comment TEXT,
+    rated_at REAL NOT NULL
+)
+""",
 ]
 
 # The migration that creates ``box_identity``; the store gives the database its epoch right after it.

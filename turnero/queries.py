@@ -52,6 +52,14 @@ class QueueQueries:
             raise not_found("ticket", public_id)
         return self.views.public_ticket(self.ticket_view(self.store.connect(), row))
 
+    def survey_state(self, public_id: str) -> str:
+        """The status page's survey: ``answered``, ``open`` (the visit is done) or ``closed``."""
+        if self.store.read_one("SELECT 1 FROM ratings WHERE public_id = ?", (public_id,)) is not None:
+            return "answered"
+        row = self.store.read_one("SELECT status FROM tickets WHERE public_id = ? "
+                                  "ORDER BY issued_at DESC, rowid DESC LIMIT 1", (public_id,))
+        return "open" if row is not None and row["status"] == "done" else "closed"
+
     def public_waiting(self, public_ids, pause=None) -> dict:
         """public id -> public view, for those of ``public_ids`` whose ticket waits (their status
         pages follow the estimate as the queue moves): one forecast for all of them. ``pause``:

@@ -33,7 +33,7 @@ def purge_personal_data(store, now: float, acked_seq: int, retention_days: int, 
     # acknowledged bounds what "synced" means in time as well as in seq.
     first_unacked = store.read_one("SELECT at FROM events WHERE seq > ? ORDER BY seq LIMIT 1", (acked_seq,))
     horizon = min(cutoff, first_unacked[0]) if first_unacked else cutoff
-    counts = {"events": 0, "tickets": 0, "attentions": 0, "appointments": 0}
+    counts = {"events": 0, "tickets": 0, "attentions": 0, "appointments": 0, "ratings": 0}
 
     while True:
         with store.write() as tx:
@@ -59,8 +59,9 @@ def purge_personal_data(store, now: float, acked_seq: int, retention_days: int, 
     # Appointments come from the central side (it has them already): their own time is enough.
     counts["appointments"] = _chunked(store, _clear("appointments", "id", "starts_at < ?"),
                                       (min(cutoff, horizon),))
+    counts["ratings"] = _chunked(store, _clear("ratings", "public_id", "rated_at < ?"), (horizon,))
     counts["purged_seq"] = purged_seq
-    if any(counts[key] for key in ("events", "tickets", "attentions", "appointments")):
+    if any(counts[key] for key in ("events", "tickets", "attentions", "appointments", "ratings")):
         store.checkpoint()
     return counts
 

@@ -165,6 +165,18 @@ def public_ticket(public_id):
     return jsonify(box().engine.public_ticket(public_id))
 
 
+@api.post("/public/tickets/<public_id>/survey")
+@limiter.limit("20/minute")
+def survey(public_id):
+    """"¿Cómo fue su atención?": anyone holding the public id, once, after the ticket is done."""
+    body = json_body(required=True)
+    if "score" not in body:
+        raise DomainError("missing_field", "Falta el campo 'score'.", 422, field="score")
+    score = field(body, "score", int)
+    answer = box().engine.rate(public_id, score, field(body, "comment", str))
+    return jsonify({"survey": answer}), 201
+
+
 @api.get("/queue")
 @requires(*STAFF)
 def queue():
@@ -308,10 +320,14 @@ def appointments():
     """Today's appointments for a document number (``?document=``) or an appointment's code
     (``?code=``). A kiosk gets only the neutral label (never which service: a victim's appointment
     must not show); every lookup is recorded."""
-    number, code = request.args.get("document", "").strip(), request.args.get("code", "").strip()
-    if not number and not code:
+    number, code = request.args.get("document"), request.args.get("code")
+    for name, value in (("document", number), ("code", code)):
+        if value is not None and not value.strip():
+            raise DomainError("missing_field", f"El parámetro {name!r} está vacío.", 422, field=name)
+    if number is None and code is None:
         raise DomainError("missing_field", "Indique el número de documento o el código de la cita.", 422,
                           field="document")
+    code = (code or "").strip()
     if len(code) > 64:
         raise DomainError("invalid_code", "El código de la cita es demasiado largo.", 422, field="code")
     found = box().engine.appointments_for_document(number) if number else box().engine.appointments_for_code(code)
