@@ -13,6 +13,7 @@ from flask_wtf.csrf import generate_csrf
 
 from kiosk.qr import qr_svg
 from turnero.web.auth import box
+from turnero.engine import MAX_COMMENT
 from turnero.errors import DomainError
 from turnero.i18n import LANGUAGE_NAMES, catalog, messages, plural_language
 from turnero.wait_words import wait_words
@@ -76,12 +77,18 @@ def csrf_token():
 def public_ticket(public_id):
     if not PUBLIC_ID.fullmatch(public_id):
         raise DomainError("unknown_ticket", "No existe ese turno.", 404)
-    ticket = box().engine.public_ticket(public_id)
+    engine = box().engine
+    ticket = engine.public_ticket(public_id)
     lang = ticket["language"] if ticket["language"] in LANGUAGE_NAMES else "es"
+    complaints_url = box().settings.sede["complaints_url"]
+    survey = engine.survey_state(public_id)
     return render_template("kiosk/public.html", ticket=ticket, public_id=public_id, lang=lang,
-                           eta_text=wait_words("public", ticket, lang),
+                           eta_text=wait_words("public", ticket, lang), complaints_url=complaints_url,
+                           complaints_qr=qr_svg(complaints_url) if complaints_url else None,
+                           survey=survey, comment_limit=MAX_COMMENT,
                            config={"public_id": public_id, "ticket": ticket, "messages": messages(lang, "public."),
-                                   "plural_language": plural_language(lang)})
+                                   "plural_language": plural_language(lang),
+                                   "survey": survey})
 
 
 def init_app(app):

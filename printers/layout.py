@@ -37,6 +37,9 @@ def build_layout(slip: dict, width_mm: int = 80, cut: bool = True, logo: str = "
     blocks.append({"kind": "rule", "text": "-" * columns})
     for line in slip["footer"]:
         blocks += _text(line, columns)
+    if slip.get("complaints"):
+        blocks += _text(slip["complaints"]["label"], columns)
+        blocks += _text(slip["complaints"]["url"], columns)
     blocks.append({"kind": "cut"} if cut else {"kind": "feed", "lines": 4})
     return blocks
 

@@ -106,6 +106,25 @@ def test_58mm_layout_is_narrower_and_still_complete(print_app):
     assert len([b for b in wide if b["kind"] == "cut"]) == 1
 
 
+def test_the_complaints_book_is_printed_only_when_the_sede_asks(print_app, tmp_path, clock):
+    ticket = issue(print_app)
+    texts = [block["text"] for block in slip_blocks(print_app, ticket) if block["kind"] == "text"]
+    assert not any("Reclamaciones" in text for text in texts), "off by default"
+    url = "https://reclamos.servicios.gob.pe/?institution_id=99"
+    sede = SEDE_TOML.replace('[printer]\ntype = "none"', '[printer]\ntype = "none"\ncomplaints_on_slip = true')
+    sede = sede.replace("[sede]\n", f'[sede]\ncomplaints_url = "{url}"\n', 1)
+    data_dir = write_sede(tmp_path / "complaints", sede)
+    app = create_app({"DATA_DIR": str(data_dir), "NOW": clock, "ENV": {}, "START_WORKERS": False, "TESTING": True})
+    try:
+        blocks = slip_blocks(app, issue(app), 58)
+        texts = [block["text"] for block in blocks if block["kind"] == "text"]
+        assert "Libro de Reclamaciones:" in texts and "".join(texts).count(url) == 1
+        assert max(len(text) for text in texts) <= 32, "wrapped to the paper"
+    finally:
+        app.extensions["turnero"].stop()
+        app.extensions["turnero"].store.close()
+
+
 def test_discreet_service_prints_only_the_neutral_label(print_app, capture):
     ticket = issue(print_app, "VIC")
     printer = Network("127.0.0.1", capture.port, timeout=2)

@@ -78,3 +78,50 @@ def test_public_page_polls_when_sockets_are_unavailable(phone, live_box):
     live_box.call("POST", f"/tickets/{ticket['id']}/cancel", "beto", json={"reason": "prueba"})
     phone.clock.fast_forward(11_000)
     expect(phone.locator("#status")).to_have_text("Anulado")
+
+
+def _serve(live_box, ticket, counter="c1"):
+    live_box.release(counter)
+    assert live_box.call("POST", f"/tickets/{ticket['id']}/call", "beto", json={"counter": counter}).ok
+    assert live_box.call("POST", f"/tickets/{ticket['id']}/start", "beto").ok
+
+
+def test_the_survey_appears_when_the_visit_ends_and_is_answered_once(phone, live_box):
+    ticket = live_box.call("POST", "/tickets", "beto", json={"service": "ORI"}).json()
+    phone.goto(f"{live_box.url}/t/{ticket['public_id']}")
+    phone.wait_for_function("window.io && document.getElementById('offline').hidden")
+    assert phone.is_hidden("#survey"), "nothing to rate while waiting"
+    _serve(live_box, ticket)
+    expect(phone.locator("#status")).to_have_text("En atención")
+    assert phone.is_hidden("#survey")
+    live_box.call("POST", f"/tickets/{ticket['id']}/finish", "beto", json={"outcome": "resolved"})
+    live_box.call("POST", "/counters/c1/close", "beto")
+    expect(phone.locator("#survey")).to_be_visible()
+    expect(phone.locator("#survey legend")).to_have_text("¿Cómo fue su atención?")
+    assert phone.locator(".face").count() == 5
+    phone.click("#survey-send")
+    expect(phone.locator("#survey-error")).to_have_text("Elija una de las cinco caras.")
+    phone.click(".face-4")
+    phone.fill("#survey-comment", "Me explicaron con paciencia.")
+    screenshot(phone, "public-03-survey")
+    phone.click("#survey-send")
+    expect(phone.locator("#survey-thanks")).to_be_visible()
+    assert phone.is_hidden("#survey")
+    screenshot(phone, "public-04-thanks")
+    events = live_box.call("GET", "/events?after=0&limit=1000", "sofia").json()["events"]
+    rated = [event for event in events if event["type"] == "ticket.rated" and event["data"]["ticket"]["id"] == ticket["id"]]
+    assert [(event["data"]["score"], event["data"]["comment"]) for event in rated] == [(4, "Me explicaron con paciencia.")]
+    phone.reload()
+    expect(phone.locator("#survey-thanks")).to_be_visible()
+    assert phone.is_hidden("#survey"), "answered once: not offered again"
+
+
+def test_the_complaints_book_shows_only_when_configured(app, api):
+    ticket = api.post("/tickets", {"service": "ORI"}).get_json()
+    page = app.test_client().get(f"/t/{ticket['public_id']}").get_data(as_text=True)
+    assert 'id="complaints' not in page and "reclamos" not in page
+    box = app.extensions["turnero"]
+    box.settings.sede["complaints_url"] = "https://reclamos.servicios.gob.pe/?institution_id=99"
+    page = app.test_client().get(f"/t/{ticket['public_id']}").get_data(as_text=True)
+    assert 'href="https://reclamos.servicios.gob.pe/?institution_id=99"' in page
+    assert "<svg" in page.split('id="complaints"')[1], "with its QR"

@@ -39,4 +39,7 @@ def ticket_slip(settings, ticket: dict, clock) -> dict:
         "labels": {key: translate(f"printer.{key}", lang) for key in
                    ("service", "preferential", "people_ahead", "scan", "issued")},
         "footer": footer,
+        # The Libro de Reclamaciones, when the sede prints it ([printer] complaints_on_slip).
+        "complaints": {"label": translate("printer.complaints", lang), "url": settings.sede["complaints_url"]}
+        if settings.printer["complaints_on_slip"] and settings.sede["complaints_url"] else None,
     }

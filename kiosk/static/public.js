@@ -49,6 +49,51 @@
     document.getElementById("updated").textContent = t("public.updated",
       {time: ("0" + now.getHours()).slice(-2) + ":" + ("0" + now.getMinutes()).slice(-2)});
     document.body.setAttribute("data-status", ticket.status);
+    if (ticket.status === "done" && survey === "closed") survey = "open";
+    if (ticket.status !== "done" && survey === "open") survey = "closed";  // transferred on: rate at the end
+    showSurvey();
+  }
+
+  /* "¿Cómo fue su atención?": offered once the visit is done, answered once. */
+  var survey = config.survey;
+
+  function showSurvey() {
+    document.getElementById("survey").hidden = survey !== "open";
+    document.getElementById("survey-thanks").hidden = survey !== "answered";
+  }
+
+  function surveyError(key) {
+    var error = document.getElementById("survey-error");
+    error.textContent = key ? t(key) : "";
+    error.hidden = !key;
+  }
+
+  function sendSurvey(event) {
+    event.preventDefault();
+    var form = document.getElementById("survey-form");
+    var chosen = form.querySelector("input[name=score]:checked");
+    if (!chosen) { surveyError("public.survey.choose"); return; }
+    var button = document.getElementById("survey-send");
+    var body = {score: Number(chosen.value)};
+    var comment = document.getElementById("survey-comment").value.trim();
+    if (comment) body.comment = comment;
+    button.disabled = true;
+    fetch("/api/v1/public/tickets/" + encodeURIComponent(config.public_id) + "/survey", {
+      method: "POST", headers: {"Content-Type": "application/json", "Accept": "application/json"},
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (payload) { return [response.status, payload]; });
+    }).then(function (answer) {
+      var code = answer[1] && answer[1].error && answer[1].error.code;
+      if (answer[0] === 201 || code === "already_rated") {
+        survey = "answered";
+        surveyError(null);
+        showSurvey();
+        document.getElementById("survey-thanks").focus();
+      } else {
+        surveyError("public.survey.error");
+      }
+    }, function () { surveyError("public.survey.error"); }).then(function () { button.disabled = false; });
   }
 
   function setOffline(offline) {
@@ -71,6 +116,8 @@
     pollTimer = setTimeout(poll, socket && socket.connected ? POLL_CONNECTED_MS : POLL_OFFLINE_MS);
   }
 
+  document.getElementById("survey-form").addEventListener("submit", sendSurvey);
+  document.getElementById("survey-form").addEventListener("change", function () { surveyError(null); });
   render(config.ticket);
   if (window.io) {
     socket = window.io({auth: {public_id: config.public_id}, transports: ["websocket", "polling"]});

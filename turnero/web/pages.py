@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlparse
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
-from turnero.web.auth import box, describe_request, device_cookie, device_token
+from turnero.web.auth import DEVICE_ROLES, box, describe_request, device_cookie, device_token
 from turnero.web.limits import login_limit, pairing_limit
 from turnero.errors import DomainError
 from turnero.i18n import plural, translate
@@ -132,7 +132,14 @@ def pair():
 
 @pages.get("/")
 def index():
-    return render_template("index.html")
+    """What the box is, where staff go, and how a kiosk or a hall display is paired; a browser
+    already paired as one gets a straight link to it (and not a page that says "no vinculado")."""
+    accounts, now = box().accounts, box().engine.clock()
+    paired = {}
+    for role in DEVICE_ROLES:
+        principal = accounts.authenticate(device_token(role), now)
+        paired[role] = principal is not None and principal.role == role
+    return render_template("index.html", sede=box().settings.sede["name"], paired=paired)
 
 
 def init_app(app):
