@@ -10,7 +10,8 @@ from turnero import audit
 
 NAME, DOCUMENT, NOTE, CASE, REASON, PAUSE = "Rosa Mamani", "45678912", "denuncia grave", "EXP-77", \
     "se fue llorando", "almuerzo con Rosa"
-PERSONAL_VALUES = (NAME, DOCUMENT, NOTE, CASE, REASON, PAUSE)
+COMMENT = "me atendió el doctor Quispe"  # a survey comment may name someone
+PERSONAL_VALUES = (NAME, DOCUMENT, NOTE, CASE, REASON, PAUSE, COMMENT)
 
 
 def walk(value, path=""):
@@ -50,6 +51,8 @@ def every_event(app, tokens, clock):
     ana.post("/counters/c1/recall")
     ana.post(f"/tickets/{vic['id']}/start")
     ana.post(f"/tickets/{vic['id']}/finish", {"outcome": "pending", "notes": NOTE, "case_ref": CASE})
+    rated = client.post(f"/api/v1/public/tickets/{vic['public_id']}/survey", json={"score": 5, "comment": COMMENT})
+    assert rated.status_code == 201
     ana.post("/counters/c1/call-next")  # ORI
     ana.post(f"/tickets/{ori['id']}/return")
     ana.post("/counters/c1/call-next")
@@ -71,7 +74,7 @@ def every_event(app, tokens, clock):
     types = {event["type"] for event in engine.events_after(0, 1000)}
     assert types >= {"ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.finished",
                      "ticket.no_show", "ticket.transferred", "ticket.cancelled", "ticket.requeued",
-                     "ticket.returned", "ticket.expired", "ticket.priority_changed", "counter.opened",
+                     "ticket.returned", "ticket.expired", "ticket.priority_changed", "ticket.rated", "counter.opened",
                      "counter.closed", "counter.paused", "counter.resumed", "counter.services_changed",
                      "day.closed"}, types
     return {"vic": vic, "ori": ori}
@@ -98,7 +101,7 @@ def test_every_event_type_as_each_audience_receives_it(app, tokens, every_event)
     for event in staff_events:
         ticket = event["data"].get("ticket")
         if isinstance(ticket, dict) and ticket["service"] == "VIC":
-            assert not leaks(event, ("document", "notes", "case_ref")), event["type"]
+            assert not leaks(event, ("document", "notes", "case_ref", "comment")), event["type"]
     assert any(event["data"].get("ticket", {}).get("name") == NAME for event in staff_events
                if isinstance(event["data"].get("ticket"), dict))  # the normal tickets' data is there
     # The supervisor sees everything, the discreet ticket's attention included.
