@@ -1,5 +1,7 @@
-/* Hall display: shows every call and recall at once (newest large) and announces them one
- * after another, in seq order, never twice.
+/* Hall display: shows the newest call large and the tickets called before it, and announces
+ * every call and every recall one after another, in seq order, never twice. A recall is its own
+ * event and its own announcement, but on screen it is the same ticket again: that ticket's one
+ * row moves to the top, marked as a recall.
  *
  * Events come over Socket.IO (the device cookie authenticates the handshake). `cursor` is the
  * last event seq handled; a gap, a (re)connect or a failed fetch triggers a catch-up from
@@ -13,6 +15,7 @@
   var CALL_TYPES = { "ticket.called": true, "ticket.recalled": true };
   var HIGHLIGHT_MS = 8000;       // a new call stands out this long
   var HOLD_MS = 15000;           // a call stays listed at least this long, even past previous_calls
+  var RECENT_ROWS = 3;           // the calls just before the current one stay large; older ones smaller
   var STALE_MS = 5 * 60 * 1000;  // calls older than this, found in a catch-up, are shown, not said
   var PROBE_KEEP = 500;          // a TV runs for weeks: keep the probe's lists bounded
   var storageKey = "turnero.display." + config.sede + "." + config.device + ".announced";
@@ -21,6 +24,7 @@
   var els = {
     current: document.getElementById("current"),
     previous: document.getElementById("previous"),
+    previousSection: document.getElementById("previous-section"),
     offline: document.getElementById("offline"),
     clock: document.getElementById("clock"),
     player: document.getElementById("player"),
@@ -36,8 +40,11 @@
     speaking: null,
     online: false
   };
-  // What tests and benchmarks read: when each call was drawn and what was announced.
-  var probe = window.turneroDisplay = { state: state, shown: [], announcements: [], catchUps: 0 };
+  // What tests and benchmarks read: when each call was drawn, what was announced, and how many
+  // previous rows were wanted and how many fit whole.
+  var probe = window.turneroDisplay = {
+    state: state, shown: [], announcements: [], catchUps: 0, rowsWanted: 0, rowsShown: 0
+  };
 
   function readAnnounced() {
     try { return Number(window.localStorage.getItem(storageKey)) || 0; } catch (e) { return 0; }
@@ -63,62 +70,170 @@
     return out;
   }
 
-  var drawn = null;
-  function render() {
-    var now = Date.now();
-    // Redraw only on change: the live region must speak a call once, not every clock tick.
-    var signature = JSON.stringify([state.speaking, state.announced, state.calls.map(function (call) {
-      return [call.seq, now - call.shownAt < HIGHLIGHT_MS, now - call.shownAt < HOLD_MS];
-    })]);
-    if (signature === drawn) return;
-    drawn = signature;
-    var current = state.calls[0];
+  // The hall reads tickets, not events: a recall (its own board entry and its own announcement)
+  // moves that ticket's one row to the top instead of listing the code twice. Codes are unique
+  // within a day, and the board carries no ticket id, so the code is the key.
+  function tickets() {
+    var seen = {};
+    return state.calls.filter(function (call) {
+      if (seen[call.code]) return false;
+      seen[call.code] = true;
+      return true;
+    });
+  }
+
+  function speakingCode() {
+    for (var i = 0; i < state.calls.length; i++) {
+      if (state.calls[i].seq === state.speaking) return state.calls[i].code;
+    }
+    return null;
+  }
+
+  // A line wider than its box is a word that does not fit: the TV would clip the name.
+  function tooWide(box) {
+    var nodes = [box].concat(Array.prototype.slice.call(box.querySelectorAll("*")));
+    return nodes.some(function (node) {
+      // A screen reader's text is clipped to a pixel on purpose.
+      return node.scrollWidth > node.clientWidth && !node.classList.contains("visually-hidden");
+    });
+  }
+
+  function outside(box, frame) {
+    var outer = frame.getBoundingClientRect();
+    var inner = box.getBoundingClientRect();
+    return inner.top < outer.top || inner.bottom > outer.bottom || inner.left < outer.left || inner.right > outer.right;
+  }
+
+  // Shrinks `box` (its font sizes are multiplied by --fit) until `fits` holds: names are made
+  // smaller rather than broken mid-word; the CSS keeps the current code at least 10 % of the
+  // height of a landscape TV whatever the scale.
+  function shrink(box, floor, fits) {
+    var scale = 1;
+    box.style.setProperty("--fit", "1");
+    while (scale > floor && !fits()) {
+      scale = Math.max(floor, scale - 0.05);
+      box.style.setProperty("--fit", scale.toFixed(2));
+    }
+  }
+
+  function fitCurrent() {
+    var big = els.current.querySelector(".call-big");
+    if (!big) return;
+    shrink(big, 0.5, function () { return !tooWide(big) && !outside(big, els.current); });
+  }
+
+  // Only whole rows: a row that would be cut by the bottom of the list goes, with all older ones.
+  // Dropping a row can narrow the code column and so shorten the rows above: measure again.
+  function fitRows() {
+    var frame = els.previousSection;
+    var rows = Array.prototype.slice.call(els.previous.children);
+    probe.rowsWanted = rows.length;
+    rows.forEach(function (row) {
+      shrink(row, 0.6, function () { return !tooWide(row); });
+    });
+    for (var guard = 0; guard < 50 && rows.length; guard++) {
+      var bottom = frame.getBoundingClientRect().bottom;
+      var cut = -1;
+      for (var i = 0; i < rows.length; i++) {
+        if (rows[i].getBoundingClientRect().bottom > bottom) { cut = i; break; }
+      }
+      if (cut < 0) break;
+      rows.splice(cut).forEach(function (row) { row.remove(); });
+    }
+    probe.rowsShown = rows.length;
+  }
+
+  function drawCurrent(current, now, speaking) {
     els.current.textContent = "";
     if (!current) {
       els.current.appendChild(el("p", "no-calls", T["display.no_calls"]));
-    } else {
-      var big = el("div", "call-big");
-      big.dataset.seq = current.seq;
-      if (now - current.shownAt < HIGHLIGHT_MS) big.classList.add("is-new");
-      if (current.preferential) big.classList.add("is-preferential");
-      if (current.recall) big.classList.add("is-recall");
-      if (state.speaking === current.seq) big.classList.add("is-speaking");
-      var line = el("p", "call-line");
-      line.appendChild(el("span", "call-code", current.code));
-      var arrow = el("span", "call-arrow", "→");
-      arrow.setAttribute("aria-hidden", "true");  // screen readers say the code and the counter, not the arrow
-      line.appendChild(arrow);
-      line.appendChild(el("span", "call-counter", current.counter));
-      big.appendChild(line);
-      var meta = el("p", "call-meta");
-      if (current.service) meta.appendChild(el("span", "call-service", current.service));
-      badges(current).forEach(function (badge) { meta.appendChild(badge); });
-      big.appendChild(meta);
-      els.current.appendChild(big);
+      return;
     }
+    var big = el("div", "call-big");
+    big.dataset.seq = current.seq;
+    big.dataset.code = current.code;
+    if (now - current.shownAt < HIGHLIGHT_MS) big.classList.add("is-new");
+    if (current.preferential) big.classList.add("is-preferential");
+    if (current.recall) big.classList.add("is-recall");
+    if (speaking === current.code) big.classList.add("is-speaking");
+    var line = el("p", "call-line");
+    line.appendChild(el("span", "call-code", current.code));
+    var where = el("span", "call-where");
+    var arrow = el("span", "call-arrow", "→");
+    arrow.setAttribute("aria-hidden", "true");  // screen readers hear "go to", not an arrow
+    where.appendChild(arrow);
+    where.appendChild(el("span", "visually-hidden", T["display.go_to"] + " "));
+    where.appendChild(el("span", "call-counter", current.counter));
+    line.appendChild(where);
+    big.appendChild(line);
+    var meta = el("p", "call-meta");
+    badges(current).forEach(function (badge) { meta.appendChild(badge); });
+    if (current.service) meta.appendChild(el("span", "call-service", current.service));
+    big.appendChild(meta);
+    els.current.appendChild(big);
+  }
+
+  function drawPrevious(rows, now, speaking) {
     els.previous.textContent = "";
-    state.calls.slice(1).forEach(function (call, index) {
-      var keep = index < config.previous_calls || now - call.shownAt < HOLD_MS || call.seq > state.announced;
-      if (!keep) return;
-      var row = el("tr", "call-row");
+    rows.forEach(function (call, index) {
+      var row = el("tr", "call-row " + (index < RECENT_ROWS ? "is-recent" : "is-older"));
       row.dataset.seq = call.seq;
+      row.dataset.code = call.code;
       if (now - call.shownAt < HIGHLIGHT_MS) row.classList.add("is-new");
-      if (state.speaking === call.seq) row.classList.add("is-speaking");
+      if (speaking === call.code) row.classList.add("is-speaking");
       if (call.preferential) row.classList.add("is-preferential");
       if (call.recall) row.classList.add("is-recall");
-      var code = el("td", "row-code", call.code);
-      badges(call).forEach(function (badge) { code.appendChild(badge); });
-      row.appendChild(code);
-      row.appendChild(el("td", "row-counter", call.counter));
+      row.appendChild(el("td", "row-code", call.code));
+      var where = el("td", "row-counter");
+      where.appendChild(el("span", "row-name", call.counter));
+      var marks = badges(call);
+      if (marks.length) {
+        var holder = el("span", "row-badges");
+        marks.forEach(function (badge) { holder.appendChild(badge); });
+        where.appendChild(holder);
+      }
+      row.appendChild(where);
       els.previous.appendChild(row);
     });
+    fitRows();
+  }
+
+  var drawn = { current: null, previous: null };
+  function render(force) {
+    var now = Date.now();
+    var speaking = speakingCode();
+    var list = tickets();
+    var current = list[0];
+    var rows = list.slice(1).filter(function (call, index) {
+      return index < config.previous_calls || now - call.shownAt < HOLD_MS || call.seq > state.announced;
+    });
+    function look(call) { return [call.seq, now - call.shownAt < HIGHLIGHT_MS, speaking === call.code]; }
+    // Redraw only on change: the live region must speak a call once, not every clock tick.
+    var currentSignature = JSON.stringify(current ? look(current).concat(current.recall) : null);
+    if (currentSignature !== drawn.current) {
+      drawn.current = currentSignature;
+      drawCurrent(current, now, speaking);
+      fitCurrent();
+      force = true;  // on a portrait TV the list gets what the current call leaves: measure it again
+    } else if (force) {
+      fitCurrent();
+    }
+    var previousSignature = JSON.stringify(rows.map(look));
+    if (force || previousSignature !== drawn.previous) {
+      drawn.previous = previousSignature;
+      drawPrevious(rows, now, speaking);
+    }
   }
 
   function trimCalls() {
     var now = Date.now();
     var limit = config.previous_calls + 1;
-    state.calls = state.calls.filter(function (call, index) {
-      return index < limit || now - call.shownAt < HOLD_MS || call.seq > state.announced;
+    var seen = {};
+    var count = 0;
+    state.calls = state.calls.filter(function (call) {
+      var latest = !seen[call.code];
+      if (latest) { seen[call.code] = true; count += 1; }
+      return (latest && count <= limit) || now - call.shownAt < HOLD_MS || call.seq > state.announced;
     });
   }
 
@@ -230,10 +345,16 @@
     }
   }
 
+  // Recalls are board entries of their own but share a row: ask for enough entries to fill the
+  // list with distinct tickets even after a few recalls (the API answers 50 at most).
+  function boardLimit() {
+    return Math.min(50, Math.max(1, 3 * (config.previous_calls + 1)));
+  }
+
   function start() {
     // The end of the event log first, then the board: anything in between is caught up below.
     return getJson("/api/v1/events?after=" + Number.MAX_SAFE_INTEGER + "&limit=1").then(function (tail) {
-      return getJson("/api/v1/board?limit=" + Math.max(1, config.previous_calls + 1)).then(function (board) {
+      return getJson("/api/v1/board?limit=" + boardLimit()).then(function (board) {
         var stored = readAnnounced();
         if (!stored || stored > tail.last_seq) stored = tail.last_seq;  // first load: announce nothing old
         state.announced = stored;
@@ -374,6 +495,15 @@
     trimCalls();
     render();  // highlights fade and held calls leave on time
   }
+
+  // How many rows fit depends on the screen: measure again when it changes (a TV that starts its
+  // browser before its final resolution, a rotated screen) and once the fonts are in.
+  var refit = null;
+  window.addEventListener("resize", function () {
+    if (refit !== null) return;
+    refit = window.requestAnimationFrame(function () { refit = null; render(true); });
+  });
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(function () { render(true); });
 
   setOnline(false);
   tick();
