@@ -125,6 +125,11 @@ def scene(live_box, browser):
     scene.called = scene.issue("ORI", priority="adulto_mayor")
     scene.waiting = scene.issue("ORI")
     box.call("POST", "/counters/v1/open", "ana", json={"services": ["ORI", "PEN"]}).raise_for_status()
+    scene.finished = scene.issue("ORI")  # its status page asks "¿Cómo fue su atención?"
+    box.release("v2")
+    for action, body in (("call", {"counter": "v2"}), ("start", None), ("finish", {"outcome": "resolved"})):
+        box.call("POST", f"/tickets/{scene.finished['id']}/{action}", "beto", json=body).raise_for_status()
+    box.release("v2")
     box.call("POST", f"/tickets/{scene.called['id']}/call", "ana", json={"counter": "v1"}).raise_for_status()
     yield scene
     scene.close()
@@ -149,8 +154,8 @@ def central_server(tmp_path_factory):
 
 
 def kiosk_at(scene, *steps):
-    """The kiosk page back on its start screen, then walked through ``steps`` (callables taking
-    the page)."""
+    """The kiosk page back on its start screen (its services), then walked through ``steps``
+    (callables taking the page)."""
     if scene.kiosk_page is None:
         scene.kiosk_page = scene.context("kiosk", KIOSK_VIEWPORT).new_page()
         scene.kiosk_page.goto(f"{scene.box.url}/kiosk?device_token={scene.box.tokens['kiosco-1']}")
@@ -159,25 +164,33 @@ def kiosk_at(scene, *steps):
         page.click("#timeout-leave")
     elif page.is_visible("#home"):
         page.click("#home")
-    page.wait_for_selector(f'[data-screen="start"]{VISIBLE} [data-lang="es"]')
+    elif page.is_visible("#ticket-done"):
+        page.click("#ticket-done")
+    page.wait_for_selector(f'[data-screen="start"]{VISIBLE} [data-service="ORI"]')
     for step in steps:
         step(page)
     return page
 
 
 def to_services(page):
-    page.click('[data-lang="es"]')
-    screen(page, "services")
+    """The start screen is the services screen: this only checks the list is there."""
+    screen(page, "start")
     page.wait_for_selector('[data-service="ORI"]')
 
 
 def to_priority(page):
+    """The service chosen: the ticket button, with the optional preferential choices beside it."""
     page.click('[data-service="ORI"]')
-    screen(page, "priority")
+    screen(page, "confirm")
+
+
+def to_preferential(page):
+    page.click('[data-priority="con_infante"]')
+    page.wait_for_selector('[data-priority="con_infante"][aria-pressed="true"]')
 
 
 def to_document(page):
-    page.click('[data-priority="none"]')
+    page.click("#add-document")
     screen(page, "document")
 
 
@@ -190,7 +203,7 @@ def to_check_digit(page):
 
 def to_other_document(page):
     page.click('[data-doc="CE"]')
-    page.wait_for_selector('#doc-keypad [data-key="Q"]')
+    page.wait_for_selector('#doc-keypad [data-key="Ñ"]')
 
 
 def to_appointment(page):
@@ -199,13 +212,15 @@ def to_appointment(page):
 
 
 def to_appointment_code(page):
-    page.click("#appointment-mode")
-    page.wait_for_selector('#appointment-keypad [data-key="Q"]')
+    for key in "CT-9":
+        page.click(f'#appointment-keypad [data-key="{key}"]')
+    page.click("#appointment-search")  # nothing booked under that code: the message, keyboard kept
+    page.wait_for_selector("#appointment-error:not(:empty)")
 
 
 def to_ticket(scene):
     def step(page):
-        page.click("#no-document")
+        page.click("#take-ticket")
         screen(page, "ticket")
         page.wait_for_function("document.getElementById('ticket-qr').complete")
         code = page.text_content("#ticket-code")
@@ -220,7 +235,7 @@ def open_kiosk_timeout_warning(scene):
     page = scene.context("kiosk", KIOSK_VIEWPORT).new_page()
     page.clock.install()
     page.goto(f"{scene.box.url}/kiosk?device_token={scene.box.tokens['kiosco-1']}")
-    page.wait_for_selector(f'[data-screen="start"]{VISIBLE} [data-lang="es"]')
+    page.wait_for_selector(f'[data-screen="start"]{VISIBLE} [data-service="ORI"]')
     to_services(page)
     to_priority(page)
     page.clock.fast_forward(31_000)
@@ -243,9 +258,9 @@ def open_display(scene):
     return page
 
 
-def open_public(scene, which):
+def open_public(scene, which, ready="#status:not(:empty)"):
     page = scene.page("phone", f"/t/{getattr(scene, which)['public_id']}", viewport={"width": 390, "height": 844})
-    page.wait_for_selector("#status:not(:empty)")
+    page.wait_for_selector(ready)
     return page
 
 
@@ -289,20 +304,21 @@ PAGES = {
     "index": lambda s: s.page("anonymous", "/"),
     "error-404": lambda s: s.page("anonymous", "/t/no-existe", 404),
     "pair": lambda s: s.page("anonymous", "/kiosk", 401),  # a device page, no device token
-    "kiosk-language": lambda s: kiosk_at(s),
-    "kiosk-service": lambda s: kiosk_at(s, to_services),
-    "kiosk-priority": lambda s: kiosk_at(s, to_services, to_priority),
+    "kiosk-start": lambda s: kiosk_at(s),
+    "kiosk-confirm": lambda s: kiosk_at(s, to_services, to_priority),
+    "kiosk-preferential": lambda s: kiosk_at(s, to_services, to_priority, to_preferential),
     "kiosk-document": lambda s: kiosk_at(s, to_services, to_priority, to_document),
     "kiosk-check-digit": lambda s: kiosk_at(s, to_services, to_priority, to_document, to_check_digit),
     "kiosk-other-document": lambda s: kiosk_at(s, to_services, to_priority, to_document, to_other_document),
     "kiosk-appointment": lambda s: kiosk_at(s, to_services, to_appointment),
     "kiosk-appointment-code": lambda s: kiosk_at(s, to_services, to_appointment, to_appointment_code),
-    "kiosk-ticket": lambda s: kiosk_at(s, to_services, to_priority, to_document, to_ticket(s)),
+    "kiosk-ticket": lambda s: kiosk_at(s, to_services, to_priority, to_preferential, to_ticket(s)),
     "kiosk-error": lambda s: kiosk_at(s, to_services, to_error),
     "kiosk-timeout-warning": open_kiosk_timeout_warning,
     "display": open_display,
     "public-waiting": lambda s: open_public(s, "waiting"),
     "public-called": lambda s: open_public(s, "called"),
+    "public-survey": lambda s: open_public(s, "finished", "#survey:not([hidden])"),
     "counter": open_counter,
     "supervisor": open_supervisor,
     "supervisor-whatif": open_supervisor_whatif,
@@ -348,11 +364,12 @@ def test_axe_finds_a_planted_violation(scene):
 
 
 @pytest.mark.parametrize("path,status", [("/login", 200), ("/kiosk", 401), ("/t/no-existe", 404), ("/", 200),
-                                         ("public", 200)], ids=["login", "pair", "error", "index", "public"])
+                                         ("waiting", 200), ("finished", 200)],
+                         ids=["login", "pair", "error", "index", "public", "public-survey"])
 def test_phone_sized_pages_reflow_at_320_px(scene, path, status):
     """WCAG 1.4.10: at 320 CSS px (a 1280 px window zoomed to 400 %) nothing scrolls sideways."""
-    if path == "public":
-        path = f"/t/{scene.waiting['public_id']}"
+    if not path.startswith("/"):
+        path = f"/t/{getattr(scene, path)['public_id']}"
     page = scene.page("narrow", path, status, viewport={"width": 320, "height": 640})
     try:
         assert page.evaluate("document.documentElement.scrollWidth") <= 320
@@ -374,11 +391,11 @@ def small_buttons(page) -> list:
 def test_kiosk_touch_targets_are_at_least_15_mm(scene):
     """Every button of every kiosk step, on the portrait 1080×1920 screen, is ≥ 57×57 CSS px."""
     page = kiosk_at(scene)
-    walk = [("language", None), ("service", to_services), ("priority", to_priority), ("document", to_document),
-            ("other-document", to_other_document), ("check-digit", lambda p: (p.click('[data-doc="DNI"]'),
-                                                                               to_check_digit(p))),
-            ("ticket", to_ticket(scene)), ("appointment", lambda p: (p.click("#ticket-done"), to_services(p),
-                                                                     to_appointment(p))),
+    walk = [("start", None), ("confirm", to_priority), ("preferential", to_preferential),
+            ("document", to_document), ("other-document", to_other_document),
+            ("check-digit", lambda p: (p.click('[data-doc="DNI"]'), to_check_digit(p))),
+            ("ticket", lambda p: (p.click('[data-go="confirm"]'), to_ticket(scene)(p))),
+            ("appointment", lambda p: (p.click("#ticket-done"), to_services(p), to_appointment(p))),
             ("appointment-code", to_appointment_code), ("error", to_error)]
     try:
         seen = 0

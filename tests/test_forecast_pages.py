@@ -64,9 +64,7 @@ def issue(box, service="ORI", **body):
 
 def open_kiosk_services(page, box):
     page.goto(f"{box.url}/kiosk?device_token={box.tokens['kiosco-1']}")
-    page.wait_for_selector(f'[data-screen="start"]{VISIBLE} [data-lang="es"]')
-    page.click('[data-lang="es"]')
-    page.wait_for_selector(f'[data-screen="services"]{VISIBLE} [data-service="ORI"]')
+    page.wait_for_selector(f'[data-screen="start"]{VISIBLE} [data-service="ORI"]')
 
 
 def test_status_page_says_por_confirmar_then_the_range_and_follows_the_queue(box, browser):
@@ -121,10 +119,7 @@ def test_kiosk_shows_the_wait_as_a_range(box, browser, viewport):
         assert_no_sideways_overflow(page)
         screenshot(page, f"forecast-kiosk-services-{size}")
         page.click('[data-service="ORI"]')
-        page.wait_for_selector(f'[data-screen="priority"]{VISIBLE}')
-        page.click('[data-priority="none"]')
-        page.wait_for_selector(f'[data-screen="document"]{VISIBLE}')
-        page.click("#no-document")
+        page.click("#take-ticket")
         page.wait_for_selector(f'[data-screen="ticket"]{VISIBLE}')
         expect(page.locator("#ticket-qr")).to_have_js_property("complete", True)
         eta = page.text_content("#ticket-eta")

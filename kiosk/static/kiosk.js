@@ -1,18 +1,24 @@
-/* The kiosk: language -> service -> preferential? -> document (optional) -> ticket.
- * Every tap that issues a ticket carries one Idempotency-Key, reused by its retries, so a box
- * restart or a lost answer never issues two tickets for one tap. */
+/* The kiosk. A walk-in takes a ticket in two taps: the service on the start screen, then "Sacar
+ * turno". Preferential attention (Ley 28683), a document and "Tengo cita" are on the way but
+ * never in it. Every tap that issues a ticket carries one Idempotency-Key, reused by its retries,
+ * so a box restart or a lost answer never issues two tickets for one tap. */
 (function () {
   "use strict";
 
   var config = JSON.parse(document.getElementById("kiosk-config").textContent);
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var DEVICE_HEADERS = {"Accept": "application/json", "X-Turnero-Device": "kiosk"};
+  // The kiosk may not ask "urgente": that one is the staff's call.
   var PRIORITIES = ["gestante", "adulto_mayor", "discapacidad", "con_infante"];
   var DOC_TYPES = ["DNI", "CE", "PASAPORTE", "PTP", "OTRO"];
   var DOC_LIMITS = {CE: [8, 12], PASAPORTE: [4, 15], PTP: [4, 15], OTRO: [4, 15]};
-  var DIGITS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
-  var LETTERS = "QWERTYUIOPASDFGHJKLZXCVBNM".split("");
-  var CHECK_KEYS = DIGITS.concat("KJIHGFEDCBA".split(""));
+  var DIGITS = "1234567890".split("");
+  var QWERTY = ["QWERTYUIOP", "ASDFGHJKLÑ", "ZXCVBNM"].map(function (row) { return row.split(""); });
+  var CODE_MAX = 20;  // longer than any appointment code the central hands out, and still fits the field
   var RETRY_FOR_MS = 120000;
+  // After the ticket, the screen belongs to the next person: the slip and the QR carry the ticket.
+  var TICKET_SECONDS = 12;
+  var WARNING_SECONDS = 20;
 
   var ICONS = {
     scale: '<path d="M32 8v44M16 52h32M10 20h44M10 20l-6 16a8 8 0 0 0 12 0zM54 20l-6 16a8 8 0 0 0 12 0z"/>',
@@ -36,8 +42,9 @@
   var services = [];
   var inactivityTimer = null;
   var warningTicker = null;
-  var WARNING_SECONDS = 20;
   var printTimer = null;
+  var ticketTimer = null;
+  var ticketTicker = null;
 
   // ------------------------------------------------------------------ text
 
@@ -102,19 +109,36 @@
       section.hidden = section.getAttribute("data-screen") !== name;
     });
     document.body.setAttribute("data-current", name);
-    document.getElementById("home").hidden = name === "start" || name === "issuing";
+    // The ticket screen has its own "Listo"; two ways home there would only compete.
+    document.getElementById("home").hidden = name === "start" || name === "issuing" || name === "ticket";
     var heading = document.querySelector('[data-screen="' + name + '"] h1');
     if (heading) heading.focus({preventScroll: true});
     state.screen = name;
     armInactivity();
+    fit();
+  }
+
+  /* Nothing on a kiosk screen may sit below the fold: a sede with more services than the screen
+   * holds gets tighter buttons rather than a scrollbar nobody sees. */
+  function fit() {
+    var body = document.body;
+    body.classList.remove("dense", "denser");
+    ["dense", "denser"].some(function (level) {
+      if (document.scrollingElement.scrollHeight <= window.innerHeight) return true;
+      body.classList.add(level);
+      return false;
+    });
   }
 
   function reset() {
     clearTimeout(printTimer);
+    clearTimeout(ticketTimer);
+    clearInterval(ticketTicker);
     state = {screen: "start"};
     lang = "es";
     applyTexts();
     renderLanguages();
+    renderServices();
     show("start");
   }
 
@@ -129,11 +153,19 @@
       var heading = document.querySelector('[data-screen="' + state.screen + '"] h1');
       if (heading) heading.focus({preventScroll: true});
     }
-    if (state.screen === "start" || state.screen === "issuing") return;
+    // The ticket screen clears itself (TICKET_SECONDS): a "more time?" there would greet the next person.
+    if (state.screen === "issuing" || state.screen === "ticket") return;
+    if (state.screen === "start") {
+      // Nothing is typed here; only a chosen language would be left for the next person, so it
+      // goes back to Spanish without asking.
+      if (lang !== "es") inactivityTimer = setTimeout(reset, config.inactivity_seconds * 1000);
+      return;
+    }
     inactivityTimer = setTimeout(warnInactivity, config.inactivity_seconds * 1000);
   }
 
   function warnInactivity() {
+    if (state.screen === "start" || state.screen === "issuing" || state.screen === "ticket") return;
     var warning = document.getElementById("timeout-warning");
     var deadline = Date.now() + WARNING_SECONDS * 1000;  // from the clock: a late tick must not stretch it
     var text = document.getElementById("timeout-text");
@@ -152,22 +184,26 @@
     }, 1000);
   }
 
-  // ------------------------------------------------------------------ start: language
+  // ------------------------------------------------------------------ start: languages and services
 
   function renderLanguages() {
     var box = document.getElementById("languages");
     box.innerHTML = "";
+    box.hidden = config.languages.length < 2;
+    box.setAttribute("aria-label", t("kiosk.languages"));
     config.languages.forEach(function (language) {
-      box.appendChild(el("button", {type: "button", "class": "big choice", lang: language.code,
-        "data-lang": language.code, text: language.name, onclick: function () {
+      box.appendChild(el("button", {type: "button", "class": "language", lang: language.code,
+        "data-lang": language.code, "aria-pressed": language.code === lang ? "true" : "false",
+        text: language.name, onclick: function () {
           lang = language.code;
           applyTexts();
-          openServices();
+          renderLanguages();
+          renderServices();
+          armInactivity();
+          fit();
         }}));
     });
   }
-
-  // ------------------------------------------------------------------ services
 
   function serviceLabel(service) {
     if (service.discreet) {
@@ -177,14 +213,17 @@
     return service.names[lang] || service.names.es;
   }
 
-  function openServices() {
-    show("services");
-    renderServices();
-    loadServices();
+  function serviceMeta(service) {
+    if (!service.open) {
+      var reason = t("kiosk.unavailable." + service.closed_reason);
+      return reason.indexOf("kiosk.") === 0 ? t("kiosk.unavailable") : reason;
+    }
+    var waiting = service.waiting === 1 ? t("kiosk.waiting_one") : t("kiosk.waiting", {n: service.waiting});
+    return waiting + " · " + waitWords(service, "kiosk.list_eta");
   }
 
   function loadServices() {
-    return fetch("/api/v1/services", {credentials: "same-origin", headers: {"Accept": "application/json", "X-Turnero-Device": "kiosk"}})
+    return fetch("/api/v1/services", {credentials: "same-origin", headers: DEVICE_HEADERS})
       .then(function (response) {
         if (!response.ok) throw new Error("services " + response.status);
         return response.json();
@@ -192,7 +231,10 @@
       .then(function (body) {
         setOffline(false);
         services = body.services;
-        if (state.screen === "services") renderServices();
+        if (state.screen === "start") {
+          renderServices();
+          fit();
+        }
       })
       .catch(function () { setOffline(true); });
   }
@@ -201,14 +243,6 @@
     var box = document.getElementById("services");
     box.innerHTML = "";
     services.forEach(function (service) {
-      var meta;
-      if (!service.open) {
-        meta = t("kiosk.unavailable." + service.closed_reason);
-        if (meta.indexOf("kiosk.") === 0) meta = t("kiosk.unavailable");
-      } else {
-        meta = service.waiting === 1 ? t("kiosk.waiting_one") : t("kiosk.waiting", {n: service.waiting});
-        meta += " · " + waitWords(service, "kiosk.list_eta");
-      }
       var description = (service.descriptions || {})[lang] || (service.descriptions || {}).es || "";
       var button = el("button", {type: "button", "class": "big choice service" + (service.open ? "" : " unavailable"),
         "data-service": service.code, "aria-disabled": service.open ? "false" : "true"}, [
@@ -216,33 +250,76 @@
         el("span", {"class": "service-text"}, [
           el("strong", {text: serviceLabel(service)}),
           description ? el("small", {text: description}) : null,
-          el("span", {"class": "service-meta", text: meta})
+          el("span", {"class": "service-meta", text: serviceMeta(service)})
         ])
       ]);
       button.addEventListener("click", function () {
-        if (!service.open) return;
-        state.service = service;
-        state.priority = null;
-        state.document = null;
-        renderPriorities();
-        show("priority");
+        if (service.open) openConfirm(service);
       });
       box.appendChild(button);
     });
   }
 
-  // ------------------------------------------------------------------ priority
+  // ------------------------------------------------------------------ confirm: the ticket button
+
+  function openConfirm(service) {
+    state.service = service;
+    state.priority = null;
+    state.doc = null;
+    document.getElementById("confirm-icon").innerHTML = icon(service.icon);
+    document.getElementById("confirm-service").textContent = serviceLabel(service);
+    document.getElementById("confirm-meta").textContent = serviceMeta(service);
+    renderPriorities();
+    show("confirm");
+  }
 
   function renderPriorities() {
     var box = document.getElementById("priorities");
     box.innerHTML = "";
-    PRIORITIES.concat(["none"]).forEach(function (priority) {
-      box.appendChild(el("button", {type: "button", "class": "big choice priority" + (priority === "none" ? " none" : ""),
-        "data-priority": priority, onclick: function () {
-          state.priority = priority === "none" ? null : priority;
-          openDocument();
-        }}, [el("span", {"class": "icon", html: icon(priority)}), el("span", {text: t("kiosk.priority." + priority)})]));
+    PRIORITIES.forEach(function (priority) {
+      var chosen = state.priority === priority;
+      box.appendChild(el("button", {type: "button", "class": "choice priority", "data-priority": priority,
+        "aria-pressed": chosen ? "true" : "false", onclick: function () {
+          // A second tap undoes a mistaken choice.
+          state.priority = state.priority === priority ? null : priority;
+          renderPriorities();
+        }}, [el("span", {"class": "icon", html: icon(priority)}),
+             el("span", {"class": "choice-text", text: t("kiosk.priority." + priority)}),
+             el("span", {"class": "mark", "aria-hidden": "true", text: chosen ? "✓" : ""})]));
     });
+    var line = document.getElementById("confirm-priority");
+    line.hidden = !state.priority;
+    line.textContent = state.priority ? t("kiosk.preferential_mark") + ": " + t("kiosk.priority." + state.priority) : "";
+  }
+
+  function takeTicket(documentBody) {
+    var body = {service: state.service.code, priority: state.priority, language: lang};
+    if (documentBody) body.document = documentBody;
+    issue(body);
+  }
+
+  // ------------------------------------------------------------------ on-screen keyboard
+
+  /* ``rows`` of keys on a grid of ``columns``; "delete" and "-" are keys too. The last key of a
+   * short row (delete) is wider, as on a real keyboard, up to three keys' width. */
+  function renderKeyboard(box, kind, rows, columns, onKey) {
+    box.innerHTML = "";
+    box.className = "keypad keypad-" + kind;
+    box.setAttribute("role", "group");
+    rows.forEach(function (row) {
+      row.forEach(function (key, index) {
+        var last = index === row.length - 1;
+        var span = last ? Math.min(3, columns - row.length + 1) : 1;
+        var isDelete = key === "delete";
+        box.appendChild(el("button", {type: "button", "class": "key" + (isDelete ? " key-delete" : "") +
+          (span > 1 ? " key-span-" + span : ""), "data-key": key, text: isDelete ? t("kiosk.delete") : key,
+          onclick: function () { onKey(isDelete ? null : key); }}));
+      });
+    });
+  }
+
+  function letterRows(withDash) {
+    return [DIGITS, QWERTY[0], QWERTY[1], QWERTY[2].concat(withDash ? ["-", "delete"] : ["delete"])];
   }
 
   // ------------------------------------------------------------------ document
@@ -251,6 +328,7 @@
     state.doc = {type: "DNI", number: "", check: "", field: "number"};
     renderDocTypes();
     renderDocEntry();
+    setError("doc-error", "");
     show("document");
   }
 
@@ -262,8 +340,10 @@
         "aria-pressed": state.doc.type === type ? "true" : "false", text: t("kiosk.document." + type),
         onclick: function () {
           state.doc = {type: type, number: "", check: "", field: "number"};
+          setError("doc-error", "");
           renderDocTypes();
           renderDocEntry();
+          fit();
         }}));
     });
   }
@@ -277,8 +357,8 @@
     document.getElementById("check-help").hidden = !isDni;
     document.getElementById("doc-number").setAttribute("aria-pressed", doc.field === "number" ? "true" : "false");
     document.getElementById("doc-check").setAttribute("aria-pressed", doc.field === "check" ? "true" : "false");
-    var keys = !isDni ? DIGITS.concat(LETTERS) : (doc.field === "check" ? CHECK_KEYS : DIGITS);
-    renderKeypad(document.getElementById("doc-keypad"), keys, function (key) {
+    var box = document.getElementById("doc-keypad");
+    var onKey = function (key) {
       setError("doc-error", "");
       if (key === null) {
         doc[doc.field] = doc[doc.field].slice(0, -1);
@@ -290,18 +370,12 @@
         if (isDni && doc.number.length === 8) doc.field = "check";
       }
       renderDocEntry();
-    });
-  }
-
-  function renderKeypad(box, keys, onKey) {
-    box.innerHTML = "";
-    box.className = "keypad" + (keys.length > 12 ? " keypad-wide" : "");
-    keys.forEach(function (key) {
-      box.appendChild(el("button", {type: "button", "class": "key", "data-key": key, text: key,
-        onclick: function () { onKey(key); }}));
-    });
-    box.appendChild(el("button", {type: "button", "class": "key key-delete", "data-key": "delete",
-      text: t("kiosk.delete"), onclick: function () { onKey(null); }}));
+    };
+    if (!isDni) renderKeyboard(box, "letters", letterRows(false), 10, onKey);
+    // The DNI's check character is a digit or one of A-K (after the hyphen on the card).
+    else if (doc.field === "check") renderKeyboard(box, "check", [DIGITS, "ABCDEFGHIJ".split(""), ["K", "delete"]], 10, onKey);
+    else renderKeyboard(box, "digits", [["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"], ["0", "delete"]], 3, onKey);
+    box.setAttribute("aria-label", t("kiosk.keyboard"));
   }
 
   function dniCheckCharacters(number) {
@@ -322,6 +396,8 @@
     if (doc.number.length < limits[0] || doc.number.length > limits[1]) {
       return t("kiosk.error.document_length", {min: limits[0], max: limits[1]});
     }
+    // The keyboard is a Spanish one, but identity documents are written without Ñ.
+    if (!/^[A-Z0-9]+$/.test(doc.number)) return t("kiosk.error.document_characters");
     return null;
   }
 
@@ -329,65 +405,82 @@
     document.getElementById(id).textContent = text;
   }
 
-  // ------------------------------------------------------------------ appointment
+  // ------------------------------------------------------------------ appointment: DNI or code
 
   function openAppointment() {
-    state.appointment = {mode: "dni", value: ""};
+    state.service = null;
+    state.appointment = {value: ""};
+    setError("appointment-error", "");
+    showAppointmentResults(false);
     renderAppointment();
     show("appointment");
   }
 
   function renderAppointment() {
     var appointment = state.appointment;
-    var dni = appointment.mode === "dni";
-    document.getElementById("appointment-help").textContent = t(dni ? "kiosk.appointment_help" : "kiosk.appointment_code_help");
-    document.getElementById("appointment-label").textContent = t(dni ? "kiosk.document.DNI" : "kiosk.appointment_code");
-    document.getElementById("appointment-value").textContent = appointment.value || "—";
-    document.getElementById("appointment-mode").textContent = t(dni ? "kiosk.appointment_code_mode" : "kiosk.appointment_dni_mode");
-    document.getElementById("appointment-search").textContent = t(dni ? "kiosk.search" : "kiosk.continue");
-    renderKeypad(document.getElementById("appointment-keypad"), dni ? DIGITS : DIGITS.concat(LETTERS), function (key) {
+    var value = document.getElementById("appointment-value");
+    value.textContent = appointment.value || "—";
+    value.classList.toggle("long", appointment.value.length > 10);
+    var box = document.getElementById("appointment-keypad");
+    renderKeyboard(box, "letters", letterRows(true), 10, function (key) {
       setError("appointment-error", "");
       if (key === null) appointment.value = appointment.value.slice(0, -1);
-      else if (appointment.value.length < (dni ? 8 : 40)) appointment.value += key;
+      else if (appointment.value.length < CODE_MAX) appointment.value += key;
       renderAppointment();
     });
+    box.setAttribute("aria-label", t("kiosk.keyboard"));
   }
 
+  function showAppointmentResults(visible) {
+    document.getElementById("appointment-keypad").hidden = visible;
+    document.getElementById("appointment-results").hidden = !visible;
+    document.getElementById("appointment-search").hidden = visible;
+    if (!visible) document.getElementById("appointment-list").innerHTML = "";
+  }
+
+  function lookup(param, value) {
+    return fetch("/api/v1/appointments?" + param + "=" + encodeURIComponent(value),
+      {credentials: "same-origin", headers: DEVICE_HEADERS})
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error((body.error && body.error.code) || "appointments " + response.status);
+          return body.appointments;
+        });
+      });
+  }
+
+  /* Eight digits are a DNI first; anything else, or a DNI with nothing today, is tried as the
+   * appointment's code (a code may be all digits too). */
   function searchAppointments() {
-    var appointment = state.appointment;
-    var list = document.getElementById("appointment-list");
-    list.innerHTML = "";
-    if (appointment.mode === "code") {
-      if (!appointment.value) return;
-      issue({appointment: appointment.value, language: lang});
+    var value = state.appointment.value.trim();
+    showAppointmentResults(false);
+    if (!value) {
+      setError("appointment-error", t("kiosk.appointment_help"));
       return;
     }
-    if (!/^\d{8}$/.test(appointment.value)) {
-      setError("appointment-error", t("kiosk.error.dni_length"));
-      return;
-    }
-    fetch("/api/v1/appointments?document=" + encodeURIComponent(appointment.value),
-      {credentials: "same-origin", headers: {"Accept": "application/json", "X-Turnero-Device": "kiosk"}})
-      .then(function (response) { return response.json().then(function (body) { return [response, body]; }); })
-      .then(function (pair) {
-        if (!pair[0].ok) throw new Error("appointments " + pair[0].status);
-        var found = pair[1].appointments;
+    var byDocument = /^\d{8}$/.test(value) ? lookup("document", value) : Promise.resolve([]);
+    byDocument.then(function (found) { return found.length ? found : lookup("code", value); })
+      .then(function (found) {
+        if (state.screen !== "appointment") return;
         if (!found.length) {
           setError("appointment-error", t("kiosk.appointment_none"));
           return;
         }
-        list.appendChild(el("p", {"class": "lead", text: t("kiosk.appointment_pick")}));
-        found.forEach(function (item) {
-          var service = services.filter(function (s) { return s.code === item.service; })[0];
-          var label = service ? serviceLabel(service) : item.service_label;
+        var list = document.getElementById("appointment-list");
+        found.slice(0, 3).forEach(function (item) {
           list.appendChild(el("button", {type: "button", "class": "big choice appointment-item",
             "data-appointment": item.id, onclick: function () {
               issue({appointment: item.id, language: lang});
-            }}, [el("span", {"class": "icon", html: icon(service ? service.icon : "calendar")}),
-                 el("span", {text: label + " — " + t("kiosk.appointment_at", {time: item.starts_at.slice(11, 16)})})]));
+            }}, [el("span", {"class": "icon", html: icon("calendar")}),
+                 el("span", {"class": "choice-text", text: item.service_label + " — " +
+                   t("kiosk.appointment_at", {time: item.starts_at.slice(11, 16)})})]));
         });
+        showAppointmentResults(true);
+        fit();
       })
-      .catch(function () { setError("appointment-error", t("kiosk.offline")); });
+      .catch(function (error) {
+        setError("appointment-error", t(error.message === "rate_limited" ? "kiosk.error.rate_limited" : "kiosk.offline"));
+      });
   }
 
   // ------------------------------------------------------------------ issuing
@@ -406,7 +499,7 @@
     show("issuing");
     document.getElementById("issuing-status").textContent = "";
 
-    function again(reason) {
+    function again() {
       if (Date.now() - started > RETRY_FOR_MS) {
         fail("kiosk.error.generic");
         return;
@@ -458,6 +551,8 @@
     show("error");
   }
 
+  // ------------------------------------------------------------------ ticket
+
   function showTicket(ticket) {
     state.ticket = ticket;
     var service = state.service || services.filter(function (s) { return s.code === ticket.service; })[0];
@@ -472,7 +567,22 @@
     document.getElementById("ticket-qr").src = "/kiosk/qr/" + encodeURIComponent(ticket.public_id) + ".svg";
     showPrint(ticket.print.status);
     show("ticket");
+    countDownToStart();
     if (ticket.print.status === "queued") followPrint(ticket.id, 0);
+  }
+
+  function countDownToStart() {
+    var deadline = Date.now() + TICKET_SECONDS * 1000;
+    var note = document.getElementById("ticket-returning");
+    function tick() {
+      var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      note.textContent = t("kiosk.returning", {seconds: left});
+    }
+    clearTimeout(ticketTimer);
+    clearInterval(ticketTicker);
+    tick();
+    ticketTicker = setInterval(tick, 1000);
+    ticketTimer = setTimeout(reset, TICKET_SECONDS * 1000);
   }
 
   function showPrint(status) {
@@ -489,7 +599,7 @@
       fetch("/kiosk/print/" + encodeURIComponent(ticketId), {credentials: "same-origin"})
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (body) {
-          if (!body || !state.ticket || state.ticket.id !== ticketId) return;
+          if (!body || !state.ticket || state.ticket.id !== ticketId || state.screen !== "ticket") return;
           showPrint(body.print.status);
           if (body.print.status === "queued") followPrint(ticketId, round + 1);
         }, function () { followPrint(ticketId, round + 1); });
@@ -508,6 +618,7 @@
 
   document.addEventListener("pointerdown", armInactivity, true);
   document.addEventListener("keydown", armInactivity, true);
+  window.addEventListener("resize", fit);
   document.getElementById("home").addEventListener("click", reset);
   document.getElementById("timeout-continue").addEventListener("click", function () { armInactivity(); });
   document.getElementById("timeout-leave").addEventListener("click", function () {
@@ -519,18 +630,18 @@
     button.addEventListener("click", function () {
       var target = button.getAttribute("data-go");
       if (target === "start") reset();
-      else if (target === "services") openServices();
       else show(target);
     });
   });
+  document.getElementById("ticket-done").addEventListener("click", reset);
+  document.getElementById("take-ticket").addEventListener("click", function () { takeTicket(null); });
+  document.getElementById("add-document").addEventListener("click", openDocument);
   document.getElementById("to-appointment").addEventListener("click", openAppointment);
-  document.getElementById("appointment-mode").addEventListener("click", function () {
-    state.appointment = {mode: state.appointment.mode === "dni" ? "code" : "dni", value: ""};
-    document.getElementById("appointment-list").innerHTML = "";
-    setError("appointment-error", "");
-    renderAppointment();
-  });
   document.getElementById("appointment-search").addEventListener("click", searchAppointments);
+  document.getElementById("appointment-retype").addEventListener("click", function () {
+    showAppointmentResults(false);
+    fit();
+  });
   document.getElementById("doc-number").addEventListener("click", function () {
     state.doc.field = "number";
     renderDocEntry();
@@ -539,21 +650,13 @@
     state.doc.field = "check";
     renderDocEntry();
   });
-  document.getElementById("no-document").addEventListener("click", function () {
-    issue({service: state.service.code, priority: state.priority, language: lang});
-  });
   document.getElementById("doc-continue").addEventListener("click", function () {
     var doc = state.doc;
-    if (!doc.number) {
-      setError("doc-error", doc.type === "DNI" ? t("kiosk.error.dni_length")
-        : t("kiosk.error.document_length", {min: DOC_LIMITS[doc.type][0], max: DOC_LIMITS[doc.type][1]}));
-      return;
-    }
     var problem = validateDocument(doc);
     if (problem) { setError("doc-error", problem); return; }
     var documentBody = {type: doc.type, number: doc.number};
     if (doc.type === "DNI" && doc.check) documentBody.check = doc.check;
-    issue({service: state.service.code, priority: state.priority, language: lang, document: documentBody});
+    takeTicket(documentBody);
   });
 
   // Keep the service list fresh and notice a box that went away (and came back).
