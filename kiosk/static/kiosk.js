@@ -244,6 +244,7 @@
     box.innerHTML = "";
     services.forEach(function (service) {
       var description = (service.descriptions || {})[lang] || (service.descriptions || {}).es || "";
+      if (description === serviceLabel(service)) description = "";  // a discreet service's neutral label, once
       var button = el("button", {type: "button", "class": "big choice service" + (service.open ? "" : " unavailable"),
         "data-service": service.code, "aria-disabled": service.open ? "false" : "true"}, [
         el("span", {"class": "icon", html: icon(service.icon)}),
