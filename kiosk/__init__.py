@@ -24,6 +24,12 @@ kiosk = Blueprint("kiosk", __name__, template_folder="templates", static_folder=
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+def complaints_qr() -> str | None:
+    """The Libro de Reclamaciones as a QR, where the sede gives its address."""
+    url = box().settings.sede["complaints_url"]
+    return qr_svg(url) if url else None
+
+
 @kiosk.get("/kiosk")
 @device_page("kiosk")
 def kiosk_page():
@@ -42,8 +48,7 @@ def kiosk_page():
         "sede": settings.sede["name"],
     }
     privacy_qr = qr_svg(settings.kiosk["privacy_url"]) if settings.kiosk["privacy_url"] else None
-    complaints_qr = qr_svg(settings.sede["complaints_url"]) if settings.sede["complaints_url"] else None
-    return render_template("kiosk/kiosk.html", config=config, privacy_qr=privacy_qr, complaints_qr=complaints_qr,
+    return render_template("kiosk/kiosk.html", config=config, privacy_qr=privacy_qr, complaints_qr=complaints_qr(),
                            lang="es")
 
 
@@ -80,11 +85,10 @@ def public_ticket(public_id):
     engine = box().engine
     ticket = engine.public_ticket(public_id)
     lang = ticket["language"] if ticket["language"] in LANGUAGE_NAMES else "es"
-    complaints_url = box().settings.sede["complaints_url"]
     survey = engine.survey_state(public_id)
     return render_template("kiosk/public.html", ticket=ticket, public_id=public_id, lang=lang,
-                           eta_text=wait_words("public", ticket, lang), complaints_url=complaints_url,
-                           complaints_qr=qr_svg(complaints_url) if complaints_url else None,
+                           eta_text=wait_words("public", ticket, lang), complaints_url=box().settings.sede["complaints_url"],
+                           complaints_qr=complaints_qr(),
                            survey=survey, comment_limit=MAX_COMMENT,
                            config={"public_id": public_id, "ticket": ticket, "messages": messages(lang, "public."),
                                    "plural_language": plural_language(lang),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import socketio
 from playwright.sync_api import expect
 
-from conftest import screenshot
+from conftest import screenshot, wait_for
 from turnero.accounts import Accounts
 from turnero.store import Store
 
@@ -80,3 +81,31 @@ def test_a_page_says_which_device_it_is_when_the_browser_holds_both_cookies(brow
         assert board == 200, "the kiosk cookie would have been refused here (403)"
     finally:
         context.close()
+
+
+def _socket_seen(live_box, device):
+    """A Socket.IO client carrying both device cookies (a kiosk's and a VIC-only display's) and
+    naming ``device`` in its auth, as the pages do; returns the ticket codes it was told of."""
+    client = socketio.Client(reconnection=False)
+    codes = []
+    client.on("ticket.issued", lambda payload: codes.append(payload["data"]["ticket"]["code"]))
+    cookies = f"turnero_kiosk={live_box.tokens['kiosco-1']}; turnero_display={live_box.tokens['pantalla-vic']}"
+    client.connect(live_box.url, headers={"Cookie": cookies}, auth={"device": device}, transports=["websocket"],
+                   wait_timeout=10)
+    return client, codes
+
+
+def test_a_socket_joins_as_the_device_its_page_names(live_box):
+    as_display, display_codes = _socket_seen(live_box, "display")
+    as_kiosk, kiosk_codes = _socket_seen(live_box, "kiosk")
+    try:
+        ori = live_box.call("POST", "/tickets", "beto", json={"service": "ORI"}).json()
+        vic = live_box.call("POST", "/tickets", "beto", json={"service": "VIC"}).json()
+        assert wait_for(lambda: vic["code"] in display_codes and vic["code"] in kiosk_codes)
+        assert ori["code"] in kiosk_codes, "the kiosk's cookie: the whole hall"
+        assert ori["code"] not in display_codes, "the VIC display's cookie: its own service only"
+    finally:
+        as_display.disconnect()
+        as_kiosk.disconnect()
+        for ticket in (ori, vic):
+            live_box.call("POST", f"/tickets/{ticket['id']}/cancel", "sofia")

@@ -3,8 +3,11 @@ with a name on the hall, kept with the events that the central receives; and app
 by their code."""
 from __future__ import annotations
 
+import threading
+
 from conftest import error_code
 
+from turnero.errors import DomainError
 from turnero.retention import purge_personal_data
 
 
@@ -113,3 +116,28 @@ def test_an_appointment_is_found_by_its_code_as_typed(app, api, tokens, clock):
     issued = kiosk.post("/tickets", {"appointment": "CP-2026-0042"})
     assert issued.status_code == 201 and issued.get_json()["channel"] == "appointment"
     assert kiosk.get("/appointments?code=CP-2026-0042").get_json()["appointments"] == [], "used: not offered again"
+
+
+def test_answers_sent_at_once_store_one(app, api, tokens):
+    """Eight taps on "Enviar" from two phones at once: one answer, one event, the rest refused."""
+    ticket = _served(api, tokens)
+    _finish(api, ticket)
+    engine = app.extensions["turnero"].engine
+    outcomes, start = [], threading.Barrier(8)
+
+    def answer(score):
+        start.wait()
+        try:
+            engine.rate(ticket["public_id"], score)
+            outcomes.append("stored")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=answer, args=(1 + index % 5,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["already_rated"] * 7 + ["stored"]
+    rated = [event for event in engine.events_after(0, 1000) if event["type"] == "ticket.rated"]
+    assert len(rated) == 1

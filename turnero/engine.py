@@ -16,7 +16,7 @@ from config import PRIORITY_CLASSES
 from turnero import ordering
 from turnero.documents import validate_document
 from turnero.errors import conflict, invalid, not_found
-from turnero.queries import QueueQueries
+from turnero.queries import CURRENT_FOR_PUBLIC_ID, QueueQueries
 from turnero.texts import check_text, unsafe
 
 OUTCOMES = ("resolved", "pending", "referred")
@@ -456,8 +456,7 @@ class Engine(QueueQueries):
         comment = comment.strip() or None if isinstance(comment, str) else comment
         check_text("comment", comment, MAX_COMMENT, multiline=True, code="invalid_comment")
         with self.store.write() as tx:
-            row = tx.one("SELECT * FROM tickets WHERE public_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1",
-                         (public_id,))
+            row = tx.one(CURRENT_FOR_PUBLIC_ID, (public_id,))
             if row is None:
                 raise not_found("ticket", public_id)
             if tx.one("SELECT 1 FROM ratings WHERE public_id = ?", (public_id,)) is not None:

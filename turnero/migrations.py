@@ -222,6 +222,11 @@ CREATE TABLE ratings (
     rated_at REAL NOT NULL
 )
 """,
+    # 11: the kiosk finds an appointment by its code as typed (any case), so the central's id
+    # cannot use its own index: the day's appointments are read by time instead
+    """
+CREATE INDEX appointments_by_time ON appointments (starts_at)
+""",
 ]
 
 # The migration that creates ``box_identity``; the store gives the database its epoch right after it.

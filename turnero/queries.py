@@ -14,6 +14,8 @@ from turnero.store import Store
 from turnero.views import Views
 
 ORDER_COLUMNS = "id, service, priority, appointment_at, queued_at, number"
+# A person's current ticket: a public id follows them through transfers, the newest ticket is theirs now.
+CURRENT_FOR_PUBLIC_ID = "SELECT * FROM tickets WHERE public_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1"
 
 
 class QueueQueries:
@@ -46,8 +48,7 @@ class QueueQueries:
 
     def public_ticket(self, public_id: str) -> dict:
         """The person's current ticket for a public id (after a transfer: the newest one)."""
-        row = self.store.read_one(
-            "SELECT * FROM tickets WHERE public_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1", (public_id,))
+        row = self.store.read_one(CURRENT_FOR_PUBLIC_ID, (public_id,))
         if row is None:
             raise not_found("ticket", public_id)
         return self.views.public_ticket(self.ticket_view(self.store.connect(), row))
@@ -56,8 +57,7 @@ class QueueQueries:
         """The status page's survey: ``answered``, ``open`` (the visit is done) or ``closed``."""
         if self.store.read_one("SELECT 1 FROM ratings WHERE public_id = ?", (public_id,)) is not None:
             return "answered"
-        row = self.store.read_one("SELECT status FROM tickets WHERE public_id = ? "
-                                  "ORDER BY issued_at DESC, rowid DESC LIMIT 1", (public_id,))
+        row = self.store.read_one(CURRENT_FOR_PUBLIC_ID, (public_id,))
         return "open" if row is not None and row["status"] == "done" else "closed"
 
     def public_waiting(self, public_ids, pause=None) -> dict:

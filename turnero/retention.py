@@ -61,7 +61,7 @@ def purge_personal_data(store, now: float, acked_seq: int, retention_days: int, 
                                       (min(cutoff, horizon),))
     counts["ratings"] = _chunked(store, _clear("ratings", "public_id", "rated_at < ?"), (horizon,))
     counts["purged_seq"] = purged_seq
-    if any(counts[key] for key in ("events", "tickets", "attentions", "appointments", "ratings")):
+    if any(count for key, count in counts.items() if key != "purged_seq"):
         store.checkpoint()
     return counts
 

@@ -170,10 +170,7 @@ def public_ticket(public_id):
 def survey(public_id):
     """"¿Cómo fue su atención?": anyone holding the public id, once, after the ticket is done."""
     body = json_body(required=True)
-    if "score" not in body:
-        raise DomainError("missing_field", "Falta el campo 'score'.", 422, field="score")
-    score = field(body, "score", int)
-    answer = box().engine.rate(public_id, score, field(body, "comment", str))
+    answer = box().engine.rate(public_id, field(body, "score", int, required=True), field(body, "comment", str))
     return jsonify({"survey": answer}), 201
 
 
