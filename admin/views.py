@@ -9,7 +9,7 @@ from config import ConfigError, box_only_changes, load_settings
 from turnero import audit
 from turnero.errors import DomainError
 from turnero.i18n import translate as t
-from turnero.web import server
+from turnero.web import reload
 from turnero.web.auth import action_audit, box
 from turnero.web.pages import staff_page
 
@@ -52,7 +52,7 @@ def _overview(settings_text: str | None = None, settings_error: str | None = Non
         audit_intact=intact, audit_count=audited, audit_detail=detail,
         audit_rows=audit.entries(the_box.store, 20), tests=current_app.extensions.get("turnero.device_tests", {}),
         settings_text=read_settings_text(the_box.data_dir) if settings_text is None else settings_text,
-        settings_error=settings_error, can_reload=server.can_reload()), status
+        settings_error=settings_error, can_reload=reload.can_reload()), status
 
 
 @admin.post("/admin/settings")
@@ -86,8 +86,8 @@ def save_settings():
         staged.unlink(missing_ok=True)  # not recorded, not applied
         raise
     commit_settings_text(the_box.data_dir, staged)
-    if server.can_reload():
-        server.request_reload()
+    if reload.can_reload():
+        reload.request_reload()
         flash(t("admin.settings_applied"), "ok")
     else:
         flash(t("admin.settings_saved_restart"), "ok")

@@ -395,7 +395,9 @@ def server_memory(box: LiveBox) -> str:
     for pid in [master, *descendants(master)]:
         try:
             args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-            name = "master" if pid == master else args[args.index("-m") + 1] if "-m" in args else Path(args[1]).stem
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            name = ("master" if pid == master else "devices" if comm == "turnero-devices"
+                    else args[args.index("-m") + 1] if "-m" in args else Path(args[1]).stem)
             parts[{"turnero.cli": "worker"}.get(name, name)] += pss_mb(pid)
         except (OSError, IndexError):
             pass

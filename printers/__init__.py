@@ -13,8 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def init_app(app):
-    # Imported here: the slip preview maker (python -m printers.preview, a process of its own)
-    # loads this package too, and needs none of the web.
+    # Imported here: a web worker of `turnero run` prints nothing (the device process does).
     from printers.backends import Backend, PrinterSetupError
     from printers.routes import api
     from printers.worker import PrintWorker

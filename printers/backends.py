@@ -91,7 +91,7 @@ class Backend:
 
     def finish(self, printer, job_name: str, preview_blocks=None) -> None:
         """End the job: close the connection; the emulated printer writes its bytes, and leaves the
-        slip's layout for the preview maker (a separate process) to draw into a PNG."""
+        slip's layout for the preview maker (a low-priority thread) to draw into a PNG."""
         if self.type == "emulated":
             spool = self.data_dir / "spool"
             spool.mkdir(parents=True, exist_ok=True)

@@ -67,14 +67,15 @@ def test_the_master_starts_the_device_process_again_when_it_dies(tmp_path):
     from tests.conftest import LiveBox
 
     def device_pids(box):
+        """The master's children named turnero-devices (forked from the master, it has its command line)."""
         found = []
-        for status in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                command = status.read_bytes()
-            except OSError:
-                continue
-            if b"turnero.web.devices" in command and str(box.data_dir).encode() in command:
-                found.append(int(status.parent.name))
+        for task in Path(f"/proc/{box.process.pid}/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                try:
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "turnero-devices":
+                        found.append(int(pid))
+                except OSError:
+                    continue
         return found
 
     box = LiveBox(write_sede(tmp_path / "data", SEDE_TOML)).prepare().start()

@@ -352,7 +352,7 @@ def test_emulated_printer_writes_bytes_and_png_preview(tmp_path, clock):
         assert app.extensions["printers"].run_once() == 1
         spool = data_dir / "spool"
         raw = next(spool.glob(f"*-{ticket['code']}.bin")).read_bytes()
-        app.extensions["printers"].backend.previews.wait()  # drawn by a process of its own
+        app.extensions["printers"].backend.previews.wait()  # drawn by a thread of its own
         png = next(spool.glob(f"*-{ticket['code']}.png")).read_bytes()
         assert not list(spool.glob("*.layout.json")), "every layout drawn is removed"
         assert raw.startswith(ESC_INIT + CP858_SELECT) and b"Legal advice" in raw

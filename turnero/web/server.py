@@ -14,16 +14,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
+import time
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.ggevent import GeventWorker
 
+from turnero.web import reload
+
 WORKER_CONNECTIONS = 20000  # what one worker accepts; the app's own caps answer long before
-_master_pid: int | None = None  # set in the worker: the Gunicorn master that can reload it
 
 
 class GunicornApp(BaseApplication):
@@ -39,8 +40,7 @@ class GunicornApp(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        global _master_pid
-        _master_pid = os.getppid()
+        reload.master_pid = os.getppid()
         # Gunicorn answers what it refuses before the app (a request line over its limit, a broken
         # header) with an HTML page and has no hook for it: answer in the API's JSON error format.
         gunicorn_util.write_error = write_json_error
@@ -69,44 +69,114 @@ class TurneroWorker(GeventWorker):
         return gevent.Timeout(self.header_timeout, False)
 
 
+# What the web worker and the device process both import, imported once in the master before
+# either is forked: the pages of code they share stay shared (copy-on-write), so the box's memory
+# counts them once. Only imports: nothing here starts a thread or opens a file, and gevent patches
+# the worker after its fork as usual (these modules look up threading and socket when called;
+# werkzeug's and jinja2's import-time Lock guard code that never yields).
+SHARED_MODULES = ("turnero.web.app", "turnero.web.devices", "escpos.printer", "PIL.Image", "PIL.ImageDraw",
+                  "qrcode", "requests", "sync", "printers", "display", "kiosk", "counter", "admin")
+
+
+def import_shared_modules() -> None:
+    import gc
+    import importlib
+
+    for name in SHARED_MODULES:
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()  # the collector would otherwise write to every shared object it scans
+
+
 class DeviceProcess:
-    """The device process of turnero.web.devices, kept running by the Gunicorn master: started
-    with it, started again if it dies (and on a reload: new settings), stopped with it."""
+    """The device process of turnero.web.devices, kept running by the Gunicorn master: forked
+    from it (so it shares the master's imported code) before the workers, forked again if it dies
+    (and on a reload: new settings), stopped with it."""
+
+    TITLE = b"turnero-devices"  # its name in ps and top (/proc/<pid>/comm; at most 15 bytes)
 
     def __init__(self, data_dir):
-        self.command = [sys.executable, "-m", "turnero.web.devices", str(data_dir)]
-        self.process: subprocess.Popen | None = None
+        self.data_dir = str(data_dir)
+        self.pid: int | None = None
         self._stopping = threading.Event()
 
     def start(self, _server=None):
-        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+        self.pid = self._fork()
         threading.Thread(target=self._watch, name="turnero-devices-watch", daemon=True).start()
 
     def restart(self, _server=None):
-        if self.process is not None:
-            self.process.terminate()  # the watcher starts the new one
+        self._signal(signal.SIGTERM)  # the watcher forks the new one
 
     def stop(self, _server=None):
         self._stopping.set()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        self._signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._signal(signal.SIGKILL)
+
+    def running(self) -> bool:
+        """Gunicorn's master reaps every child it has, ours included: one it reaped is gone."""
+        if self.pid is None:
+            return False
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
+    def _signal(self, signum):
+        if self.pid is not None:
             try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def _fork(self) -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        code = 1
+        try:
+            # Gunicorn's handlers (and its signal pipe) are the master's, not this process's.
+            for signum in (signal.SIGHUP, signal.SIGQUIT, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD,
+                           signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+                signal.signal(signum, signal.SIG_DFL)
+            _set_process_name(self.TITLE)
+            from turnero.web import devices
+
+            code = devices.main([self.data_dir])
+        except BaseException:  # noqa: BLE001 - whatever it was, this process must not return into Gunicorn
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
 
     def _watch(self):
         pause = 0.5
         while not self._stopping.wait(0.5):
-            if self.process.poll() is None:
+            if self.running():
                 continue
             # One that keeps dying at start (a broken printer library, say) is retried ever more slowly.
             if self._stopping.wait(pause):
                 return
-            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+            self.pid = self._fork()
             if self._stopping.wait(2.0):
                 return
-            pause = 0.5 if self.process.poll() is None else min(pause * 2, 30.0)
+            pause = 0.5 if self.running() else min(pause * 2, 30.0)
+
+
+def _set_process_name(name: bytes) -> None:
+    """Linux's name of this process (``comm``), so that ps, top and the tests tell it from the
+    master it was forked from."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
 
 
 def serve(app_factory, host: str, port: int, log_level: str = "info", server: dict | None = None,
@@ -117,6 +187,7 @@ def serve(app_factory, host: str, port: int, log_level: str = "info", server: di
     TurneroWorker.header_timeout = float(server["header_timeout_seconds"])
     hooks = {}
     if data_dir is not None:
+        import_shared_modules()
         devices = DeviceProcess(data_dir)
         hooks = {"on_starting": devices.start, "on_reload": devices.restart, "on_exit": devices.stop}
     GunicornApp(app_factory, {**hooks,
@@ -131,16 +202,3 @@ def serve(app_factory, host: str, port: int, log_level: str = "info", server: di
         # The worker's heartbeat file is touched constantly: keep it in RAM, not on the SD card.
         **({"worker_tmp_dir": "/dev/shm"} if os.path.isdir("/dev/shm") else {}),
     }).run()
-
-
-def can_reload() -> bool:
-    """True inside ``turnero run``: the master can start a fresh worker with new settings."""
-    return _master_pid is not None
-
-
-def request_reload() -> None:
-    """Ask the master for a fresh worker (Gunicorn's SIGHUP): it reads sede.toml again, and this
-    worker finishes its requests and stops. Clients reconnect and catch up by ``seq``."""
-    if _master_pid is None:
-        raise RuntimeError("not running under turnero run")
-    os.kill(_master_pid, signal.SIGHUP)
