@@ -33,7 +33,6 @@ import logging
 import os
 import socket
 import sqlite3
-import sys
 import threading
 import time
 from pathlib import Path
@@ -313,7 +312,7 @@ class Checkpointer(Periodic):
 
 
 def main(argv: list[str]) -> int:
-    """``python -m turnero.web.devices <data dir>``: started by ``turnero run``."""
+    """The device process's life: forked by ``turnero run``'s master (turnero.web.server.DeviceProcess)."""
     import signal
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [devices] %(levelname)s %(message)s")
@@ -335,7 +334,3 @@ def main(argv: list[str]) -> int:
     finally:
         app.extensions["turnero"].stop()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
