@@ -1,0 +1,315 @@
+"""What an open WebSocket costs the gevent web worker: one greenlet and a few small objects.
+
+Engine.IO (python-engineio) on simple-websocket holds four greenlets for each open WebSocket: the
+request's own, blocked until the socket closes; simple-websocket's reader; Engine.IO's writer;
+and Engine.IO's ping task, sleeping out ``ping_interval``. Under Python 3.11 each parked greenlet
+costs about 10 KB (its saved C stack, a page of frame stack, the Greenlet object). simple-websocket
+also accepts the permessage-deflate every browser offers, and keeps a zlib compressor for each
+connection: about 90 KB more for each phone. A hall of 1,000 status pages cost ~160 MB.
+
+Under ``turnero run`` (Gunicorn's gevent worker) :func:`install` leaves the request's greenlet as
+the only one an idle WebSocket holds:
+
+- :class:`GeventWebSocket` is Engine.IO's WebSocket driver: it reads the socket on the request's
+  own greenlet (no reader greenlet) and declines compression (Socket.IO's messages are a few
+  hundred bytes on the sede's LAN);
+- packets are written by a greenlet started only while some wait (:meth:`GeventWebSocket.flush`),
+  not by a writer parked for the socket's whole life;
+- one greenlet sends every socket's ping (:class:`PingLoop`) instead of one per socket.
+
+Checked against python-engineio 4.15.1 (``Socket.schedule_ping``/``_send_ping``, ``send``,
+``_websocket_handler``, the driver interface ``wait``/``send``/``close``, the ``_async`` table and
+``WSGIApp.__call__``) and wsproto 1.3;
+tests/test_websocket_memory.py holds the behaviour to it (pings, dead clients, closes, upgrades).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import socket
+import time
+from collections import deque
+
+import engineio.exceptions
+import engineio.socket
+from engineio import packet
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError
+
+log = logging.getLogger(__name__)
+
+ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, 1.3
+RECEIVE_BYTES = 4096
+SOCKET_KEY, OUR_SOCKET_KEY = "gunicorn.socket", "turnero.socket"
+SOCKET_PATH = "/socket.io/"
+
+
+def install(app, eio) -> None:
+    """Make the Engine.IO server ``eio`` (gevent mode, under Gunicorn) of the Flask ``app`` use the
+    driver and the ping loop of this module. Engine.IO's ``Socket`` methods are replaced for the
+    whole process (its one server); a socket on another driver keeps Engine.IO's own handling."""
+    if not _checked_version():
+        return
+    socketio_app = app.wsgi_app
+
+    def hand_over_socket(environ, start_response):
+        # Engine.IO's WSGI middleware defines a class for each request that has a gunicorn.socket
+        # (for eventlet), and a WebSocket keeps its instance, class and all, for its life: 2.5 KB.
+        # It gets the socket under a name of ours instead.
+        if SOCKET_KEY in environ and environ.get("PATH_INFO", "").startswith(SOCKET_PATH):
+            environ[OUR_SOCKET_KEY] = environ.pop(SOCKET_KEY)
+        return socketio_app(environ, start_response)
+
+    app.wsgi_app = hand_over_socket
+    eio._async = {**eio._async, "websocket": GeventWebSocket}
+    eio.turnero_pings = PingLoop(eio)
+    engineio.socket.Socket.schedule_ping = _schedule_ping
+    engineio.socket.Socket.send = _send
+    engineio.socket.Socket._websocket_handler = _websocket_handler
+
+
+CHECKED_ENGINEIO = ("4.15.",)  # the versions whose internals this module was read against
+
+
+def _checked_version() -> bool:
+    """A python-engineio this module was not checked against keeps its own handling: an upgrade
+    then costs memory, never a broken socket."""
+    from importlib.metadata import version
+
+    found = version("python-engineio")
+    if found.startswith(CHECKED_ENGINEIO):
+        return True
+    log.warning("python-engineio %s: not checked against turnero.web.websocket, using its own WebSocket "
+                "handling (more memory per open socket)", found)
+    return False
+
+
+_engineio_schedule_ping = engineio.socket.Socket.schedule_ping
+_engineio_send = engineio.socket.Socket.send
+_engineio_websocket_handler = engineio.socket.Socket._websocket_handler
+
+
+def _schedule_ping(self):
+    """Engine.IO's ``Socket.schedule_ping`` (a ping ``ping_interval`` after the open or the last
+    pong), without a greenlet of its own."""
+    pings = getattr(self.server, "turnero_pings", None)
+    if pings is None:  # a server install() was not called for
+        return _engineio_schedule_ping(self)
+    if self.last_ping:  # (as Engine.IO: only once the previous ping was answered)
+        self.last_ping = None
+        pings.add(self)
+
+
+def _send(self, pkt):
+    """Engine.IO's ``Socket.send`` (queue the packet), then have it written if the socket is on
+    this module's WebSocket."""
+    _engineio_send(self, pkt)
+    ws = self.__dict__.get("turnero_ws")
+    if ws is not None:
+        ws.flush_soon(self)
+
+
+def _websocket_handler(self, ws):
+    """Engine.IO's ``Socket._websocket_handler`` without its writer greenlet: the packets are
+    written by one started only while some wait (:meth:`GeventWebSocket.flush`). The rest is
+    Engine.IO's: the probe of an upgrade from polling, then each message read handed to
+    ``receive``, and the socket closed when the connection ends."""
+    if not isinstance(ws, GeventWebSocket):
+        return _engineio_websocket_handler(self, ws)
+    if self.connected:  # an upgrade from polling
+        self.upgrading = True  # (packets wait in the queue meanwhile)
+        probe = _decoded(ws.wait())
+        if probe is None or probe.packet_type != packet.PING or probe.data != "probe":
+            self.upgrading = False
+            return []
+        ws.send(packet.Packet(packet.PONG, data="probe").encode())
+        self.queue.put(packet.Packet(packet.NOOP))  # ends the poll under way
+        upgrade = _decoded(ws.wait())
+        self.upgrading = False
+        if upgrade is None or upgrade.packet_type != packet.UPGRADE:
+            return []
+    else:
+        self.connected = True
+    self.upgraded = True
+    self.turnero_ws = ws
+    ws.flush_soon(self)  # what was queued before
+    while (pkt := _decoded(ws.wait())) is not None:
+        try:
+            self.receive(pkt)
+        except engineio.exceptions.UnknownPacketError:
+            pass
+        except engineio.exceptions.SocketIsClosedError:
+            break
+        except Exception:
+            log.exception("Engine.IO receive error")
+            break
+    self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+    ws.close()
+    return []
+
+
+def _decoded(message):
+    """An Engine.IO packet, or None for the end of the connection (or a message that is not one)."""
+    if message is None:
+        return None
+    try:
+        return packet.Packet(encoded_packet=message)
+    except Exception:
+        return None
+
+
+class PingLoop:
+    """Every socket's next ping, in one greenlet. Each is due ``ping_interval`` after it was added,
+    so the queue is in order of due time and the loop only ever waits for its head. What it does
+    when one is due is Engine.IO's ``Socket._send_ping``; Engine.IO's service task still closes
+    the sockets whose ping goes unanswered for ``ping_timeout``."""
+
+    YIELD_EVERY = 100  # pings sent before the loop lets the writers (and requests) run
+
+    def __init__(self, server):
+        self.server = server
+        self.due: deque = deque()
+        self.task = None
+
+    def add(self, sock) -> None:
+        self.due.append((time.monotonic() + self.server.ping_interval, sock))
+        if self.task is None:  # (started in the worker, by its first client)
+            self.task = self.server.start_background_task(self._run)
+
+    def _run(self):
+        sent = 0
+        while True:
+            # Empty, it may sleep a whole interval: nothing added meanwhile is due any sooner.
+            wait = self.due[0][0] - time.monotonic() if self.due else self.server.ping_interval
+            if wait > 0:
+                self.server.sleep(wait)
+                continue
+            _, sock = self.due.popleft()
+            try:
+                if not sock.closing and not sock.closed:
+                    sock.last_ping = time.time()
+                    sock.send(packet.Packet(packet.PING))
+            except Exception:  # one socket's failure must not stop everyone's pings
+                log.exception("ping failed")
+            sent += 1
+            if sent % self.YIELD_EVERY == 0:
+                self.server.sleep(0)
+
+
+class GeventWebSocket:
+    """Engine.IO's WebSocket driver interface (``wait``, ``send``, ``close``) on Gunicorn's socket,
+    framed by wsproto. ``wait`` reads on the calling greenlet, the request's own; ``send`` and
+    ``close`` come from Engine.IO's writer."""
+
+    def __init__(self, handler, server):
+        self.app = handler
+        self.server = server
+
+    def __call__(self, environ, start_response):
+        key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
+        try:
+            valid = len(base64.b64decode(key, validate=True)) == 16
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid or environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13":
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"Invalid WebSocket handshake"]
+        accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + ACCEPT_GUID).digest())
+        self._sock = environ[OUR_SOCKET_KEY]
+        # (as Engine.IO's own handler does) a peer gone without a word ends its read, and a stuck
+        # write, by itself, even before the service task misses its pong
+        self._sock.settimeout(self.server.ping_interval + self.server.ping_timeout)
+        # No Sec-WebSocket-Extensions: compression is declined (see the module docstring).
+        self._sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        self.connection = Connection(ConnectionType.SERVER)
+        self.received: deque = deque()
+        self.partial = None
+        from gevent.lock import Semaphore
+
+        self.writing = Semaphore()  # a pong or a close reply from the reader amid the writer's frames
+        self.flushing = False
+        self.app(self)
+        # Gunicorn: the response was the WebSocket itself; ends the connection without writing one.
+        raise StopIteration()
+
+    def flush_soon(self, eio_socket) -> None:
+        if not self.flushing:
+            self.flushing = True
+            self.server.start_background_task(self.flush, eio_socket)
+
+    def flush(self, eio_socket) -> None:
+        """Engine.IO's writer, for as long as packets wait: a client slow to read holds this
+        greenlet, never the one that sent (the event pump, a request)."""
+        queue, empty = eio_socket.queue, self.server.get_queue_empty_exception()
+        sent = True
+        try:
+            while True:
+                try:
+                    pkt = queue.get(block=False)
+                except empty:
+                    return
+                queue.task_done()  # (Engine.IO's close(wait=True) joins the queue)
+                if pkt is None:  # the socket was closed: after its last packet, the connection
+                    self.close()
+                    return
+                if sent and not (sent := self._write_message(pkt.encode())):
+                    self.close()  # the peer is gone: the request's greenlet ends the socket
+        finally:
+            self.flushing = False
+
+    def wait(self):
+        """The next message, or None once the connection is closed."""
+        while not self.received:
+            if self.connection.state is not ConnectionState.OPEN:
+                return None
+            try:
+                data = self._sock.recv(RECEIVE_BYTES)
+            except OSError:  # socket.timeout included
+                data = b""
+            if not data:
+                return None
+            self.connection.receive_data(data)
+            for event in self.connection.events():
+                if isinstance(event, Message):
+                    self.partial = event.data if self.partial is None else self.partial + event.data
+                    if len(self.partial) > self.server.max_http_buffer_size:
+                        self._write(CloseConnection(CloseReason.MESSAGE_TOO_BIG))
+                        return None
+                    if event.message_finished:
+                        self.received.append(self.partial)
+                        self.partial = None
+                elif isinstance(event, Ping):
+                    self._write(event.response())
+                elif isinstance(event, CloseConnection):
+                    self._write(event.response())
+                    return None
+        return self.received.popleft()
+
+    def send(self, message):
+        if not self._write_message(message):
+            raise OSError("WebSocket closed")
+
+    def _write_message(self, message) -> bool:
+        return self._write(TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message))
+
+    def close(self):
+        if self.connection.state is ConnectionState.OPEN:
+            self._write(CloseConnection(CloseReason.NORMAL_CLOSURE))
+        try:
+            # Ends the read on the request's greenlet, even if the peer never answers the close.
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _write(self, event) -> bool:
+        with self.writing:
+            try:
+                self._sock.sendall(self.connection.send(event))
+                return True
+            except (OSError, LocalProtocolError):
+                return False
