@@ -130,7 +130,10 @@ def without_personal(value, keep=nothing, seen: set | None = None):
         drop.update(PERSONAL["attention"])
     elif is_counter(value) and not keep(None):
         drop.update(PERSONAL["counter"])
-    out = {key: without_personal(item, keep, seen) for key, item in value.items() if key not in drop}
+    # Only containers are walked into (the others are kept as they are): a ticket has some thirty
+    # fields, and this runs on every transition (audit digest, live feed, answer).
+    out = {key: without_personal(item, keep, seen) if isinstance(item, (dict, list)) else item
+           for key, item in value.items() if key not in drop}
     ticket = value.get("ticket") if isinstance(value.get("ticket"), dict) else None
     if ticket is not None and is_ticket(ticket) and not keep(ticket):
         for key in PERSONAL["event"]:

@@ -49,11 +49,24 @@ def position(conn, ticket, service, now: float) -> int:
     :func:`sort_key`, counted in SQL so a long queue costs no Python sorting."""
     services = {service.code: service}
     tier_sql, tier_params = _tier_sql(services, [service.code], now)
+    key = sort_key(ticket, services, now)
+    if key[0] == TIER_NORMAL:
+        # The last tier: every other waiting ticket is ahead but the normal ones queued after it.
+        # The queue is counted in its index, and only the tickets queued since this one are
+        # read: a ticket just issued (every kiosk answer) walks no queue, however long it is.
+        # (The ticket itself, and a tie, fall in the second count: neither is ahead.)
+        waiting = conn.execute("SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ?",
+                               (service.code,)).fetchone()[0]
+        behind = conn.execute(
+            f"SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ? AND queued_at >= ? AND"
+            f" ({tier_sql}) = {TIER_NORMAL} AND (queued_at, number) >= (?, ?)",
+            (service.code, ticket["queued_at"], *tier_params, ticket["queued_at"], ticket["number"])).fetchone()[0]
+        return waiting - behind + 1
     first_sql = f"CASE WHEN ({tier_sql}) = {TIER_APPOINTMENT} THEN appointment_at ELSE queued_at END"
     ahead = conn.execute(
         f"SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ? AND id != ? AND"
         f" (({tier_sql}), ({first_sql}), queued_at, number) < (?, ?, ?, ?)",
-        (service.code, ticket["id"], *tier_params, *tier_params, *sort_key(ticket, services, now))).fetchone()[0]
+        (service.code, ticket["id"], *tier_params, *tier_params, *key)).fetchone()[0]
     return ahead + 1
 
 

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -27,7 +28,7 @@ from turnero.web.auth import credentials
 from turnero.web.connections import BodyDeadline, ConnectionGuard
 from turnero.web.devices import DeviceHost, DevicesClient
 from turnero.web.offload import offload
-from turnero.web.limits import limiter
+from turnero.web import limits
 from turnero.clock import SedeClock
 from turnero.engine import Engine
 from turnero.errors import DomainError
@@ -113,10 +114,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SESSION_COOKIE_SECURE"] = True
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    app.session_interface = SessionCookies()
     app.extensions["turnero"] = box
 
     CSRFProtect(app)
-    limiter.init_app(app)
+    limits.init_app(app)
     app.extensions["csrf"].exempt(api)  # the API checks CSRF itself when the credential is a cookie
     app.register_blueprint(api)
     pages.init_app(app)
@@ -154,6 +156,28 @@ def create_app(test_config: dict | None = None) -> Flask:
         for worker in box.workers:
             worker.start()
     return app
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, its serializer made once per secret key instead of on every
+    request (Flask opens the session of every request, an API call with a bearer token too; the
+    serializer holds no request state)."""
+
+    _made: tuple | None = None
+
+    def open_session(self, app: Flask, request):
+        if "HTTP_COOKIE" not in request.environ and app.secret_key:
+            # No cookie at all (an API client with a bearer token): an empty session, as Flask
+            # would make, without parsing the request's headers for a cookie that is not there.
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        made = self._made
+        if made is None or made[0] != keys:
+            made = self._made = (keys, super().get_signing_serializer(app))
+        return made[1]
 
 
 def _guard_connections(app: Flask, box: Box) -> None:
@@ -203,17 +227,25 @@ class DayWatcher(Periodic):
                 log.exception("could not close the service day; will retry")
 
 
-def _security_headers(response):
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")  # a status URL must not leak to other sites
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),  # a status URL must not leak to other sites
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
     # Everything the pages use is served by the box itself: no inline script, no other origin.
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    if request.path.startswith("/api/") or request.path == "/healthz":
-        headers.setdefault("Cache-Control", "no-store")
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+)
+
+
+def _security_headers(response):
+    """Each header unless the view set its own. (The names present are read once: a setdefault
+    per header scans the response's headers each time, on every request.)"""
+    headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}
+    headers.extend([(name, value) for name, value in SECURITY_HEADERS if name.lower() not in present])
+    if "cache-control" not in present and (request.path.startswith("/api/") or request.path == "/healthz"):
+        headers.add("Cache-Control", "no-store")
     return response
 
 

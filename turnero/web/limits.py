@@ -1,6 +1,7 @@
 """The one rate limiter of the box (Flask-Limiter, in memory: one box, one worker process).
 
-Views take their limits from here as decorators; ``create_app`` binds the limiter to the app.
+Views take their limits from here as decorators; ``create_app`` binds the limiter to the app
+with :func:`init_app`.
 """
 from __future__ import annotations
 
@@ -20,3 +21,22 @@ login_limit = limiter.shared_limit("10/minute", scope="login", methods=["POST"],
                                    deduct_when=lambda response: response.status_code == 401)
 # 10^8 pairing codes, 10 minutes, 10 tries a minute per address: guessing is hopeless.
 pairing_limit = limiter.shared_limit("10/minute", scope="pair")
+
+
+def init_app(app) -> None:
+    """Bind the limiter to ``app``.
+
+    Every limit of the box is a view's decorator, which checks it when the view is called. The
+    limiter also runs a pass before every request for default, application and blueprint limits;
+    the box has none, so that pass finds nothing to check, yet it cost about a tenth of an API
+    request's time. It is left out while that holds (checked against Flask-Limiter 4.1's names;
+    another version, or a limit of those kinds, keeps the pass). The after-request hook stays: it
+    deducts the failed logins (``deduct_when``) and writes the X-RateLimit headers."""
+    limiter.init_app(app)
+    manager = limiter.limit_manager
+    check = getattr(limiter, "_check_request_limit", None)
+    hooks = app.before_request_funcs.get(None, [])
+    only_decorators = not (manager.default_limits or manager.application_limits
+                           or getattr(manager, "_blueprint_limits", True))
+    if only_decorators and check in hooks:
+        hooks.remove(check)
