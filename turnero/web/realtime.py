@@ -109,13 +109,13 @@ class EventPump:
         Returns how many pages were told."""
         self._moved = False
         self._estimated_at = time.monotonic()
-        self.engine.warm_estimates(pause=_let_others_run)
+        self.engine.warm_estimates(pause=self._pause)
         watched = self._public_rooms()
         self._sent = {public_id: seen for public_id, seen in self._sent.items() if public_id in watched}
         if not watched:
             return 0
         told = 0
-        for public_id, ticket in self.engine.public_waiting(watched, pause=_let_others_run).items():
+        for public_id, ticket in self.engine.public_waiting(watched, pause=self._pause).items():
             seen = (ticket["position"], ticket["eta_minutes"], repr(ticket["eta_range_minutes"]))
             if self._sent.get(public_id) == seen:
                 continue
@@ -124,8 +124,16 @@ class EventPump:
                                to=f"public:{public_id}")
             told += 1
             if told % 50 == 0:
-                _let_others_run()
+                self._pause()
         return told
+
+    def _pause(self) -> None:
+        """Within a forecast or a round of status pages: let the requests run, and push what was
+        committed meanwhile first (a call reaches the hall now, not after the forecast)."""
+        _let_others_run()
+        if self._wake.is_set():
+            self._wake.clear()
+            self.pump()
 
     def _public_rooms(self) -> set:
         """Public ids whose status page is connected to this process."""

@@ -244,21 +244,30 @@ class GeventWebSocket:
 
     def flush(self, eio_socket) -> None:
         """Engine.IO's writer, for as long as packets wait: a client slow to read holds this
-        greenlet, never the one that sent (the event pump, a request)."""
+        greenlet, never the one that sent (the event pump, a request). The packets waiting are
+        written in one send: the events of one commit (a call and its counter) reach each
+        display in one system call, which is most of what a call costs the worker."""
         queue, empty = eio_socket.queue, self.server.get_queue_empty_exception()
-        sent = True
+        writable = True
         try:
             while True:
-                try:
-                    pkt = queue.get(block=False)
-                except empty:
-                    return
-                queue.task_done()  # (Engine.IO's close(wait=True) joins the queue)
-                if pkt is None:  # the socket was closed: after its last packet, the connection
-                    self.close()
-                    return
-                if sent and not (sent := self._write_message(pkt.encode())):
+                messages, closed = [], False
+                while True:
+                    try:
+                        pkt = queue.get(block=False)
+                    except empty:
+                        break
+                    queue.task_done()  # (Engine.IO's close(wait=True) joins the queue)
+                    if pkt is None:  # the socket was closed: after its last packets, the connection
+                        closed = True
+                        break
+                    messages.append(_message(pkt.encode()))
+                if messages and writable and not (writable := self._write(*messages)):
                     self.close()  # the peer is gone: the request's greenlet ends the socket
+                if closed:
+                    self.close()
+                if closed or not messages:
+                    return
         finally:
             self.flushing = False
 
@@ -291,11 +300,8 @@ class GeventWebSocket:
         return self.received.popleft()
 
     def send(self, message):
-        if not self._write_message(message):
+        if not self._write(_message(message)):
             raise OSError("WebSocket closed")
-
-    def _write_message(self, message) -> bool:
-        return self._write(TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message))
 
     def close(self):
         if self.connection.state is ConnectionState.OPEN:
@@ -306,10 +312,19 @@ class GeventWebSocket:
         except OSError:
             pass
 
-    def _write(self, event) -> bool:
+    def _write(self, *events) -> bool:
         with self.writing:
             try:
-                self._sock.sendall(self.connection.send(event))
+                data = b"".join(self.connection.send(event) for event in events)
+                # A few frames fit the socket's buffer at once: one send, without the buffer-size
+                # query and chunking of gevent's sendall (kept for what did not fit).
+                sent = self._sock.send(data)
+                if sent < len(data):
+                    self._sock.sendall(memoryview(data)[sent:])
                 return True
             except (OSError, LocalProtocolError):
                 return False
+
+
+def _message(message):
+    return TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
