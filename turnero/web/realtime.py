@@ -115,7 +115,9 @@ class EventPump:
         if not watched:
             return 0
         told = 0
-        for public_id, ticket in self.engine.public_waiting(watched, pause=self._pause).items():
+        # (plain pauses here: a call pushed amid this round would then be followed by its page's
+        # older place, computed before it)
+        for public_id, ticket in self.engine.public_waiting(watched, pause=_let_others_run).items():
             seen = (ticket["position"], ticket["eta_minutes"], repr(ticket["eta_range_minutes"]))
             if self._sent.get(public_id) == seen:
                 continue
@@ -124,12 +126,12 @@ class EventPump:
                                to=f"public:{public_id}")
             told += 1
             if told % 50 == 0:
-                self._pause()
+                _let_others_run()
         return told
 
     def _pause(self) -> None:
-        """Within a forecast or a round of status pages: let the requests run, and push what was
-        committed meanwhile first (a call reaches the hall now, not after the forecast)."""
+        """Within the forecast: let the requests run, and push what was committed meanwhile first
+        (a call reaches the hall now, not after the forecast)."""
         _let_others_run()
         if self._wake.is_set():
             self._wake.clear()
