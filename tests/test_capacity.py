@@ -5,6 +5,7 @@ no acknowledged ticket. Clients are real sockets on loopback, each 127.0.0.x a c
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import selectors
 import signal
@@ -12,12 +13,15 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 import websocket
 
 from tests.conftest import SEDE_TOML, Kiosks, LiveBox, wait_for, write_sede
+from turnero import store
+from turnero.store import DB_FILE
 from turnero.web.auth import device_cookie
 
 SERVER = """
@@ -199,6 +203,25 @@ def test_hundreds_of_viewers_leave_devices_staff_and_api_working(box, crowd):
     others = [ws for ws in viewers if ws not in pages]
     assert not any(status["type"] == "ticket.called" for ws in others for status in crowd.events(ws, "ticket.status"))
     assert crowd.dropped == 0
+
+
+def database_connections(pid: int) -> int:
+    return sum(1 for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).endswith(DB_FILE))
+
+
+def test_open_sockets_hold_no_database_connection_of_the_worker(box, crowd):
+    """Each socket's greenlet read the database at its handshake (its credential); it hands the
+    connection on instead of keeping it (~140 KB) for the socket's life."""
+    for _ in range(40):
+        crowd.add(connect(box, auth={"token": box.tokens["pantalla-1"]}))
+        crowd.add(connect(box, auth={"token": box.tokens["ana"]}))
+    workers = [int(pid) for task in Path(f"/proc/{box.process.pid}/task").iterdir()
+               for pid in (task / "children").read_text().split()
+               if Path(f"/proc/{pid}/comm").read_text().strip() != "turnero-devices"]
+    assert workers
+    assert box.call("POST", "/tickets", json={"service": "PEN"}).status_code == 201
+    # the event pump's, a request's, the thread pool's: a few, not one per socket
+    assert all(database_connections(pid) <= store.FREE_CONNECTIONS + 4 for pid in workers)
 
 
 def test_over_the_anonymous_share_only_credentialed_clients_connect(box, crowd):

@@ -139,3 +139,50 @@ def test_a_normal_tickets_place_is_the_one_the_whole_queue_gives(engine, clock):
         listed = engine.queue("ORI")
         assert [engine.get_ticket(t["id"])["position"] for t in listed] == list(range(1, len(listed) + 1))
     assert checked > 40  # the normal tickets (the counted path) were most of them
+
+
+def test_a_released_connection_is_taken_by_the_next_and_never_inside_a_transaction(tmp_path):
+    import sqlite3
+    import threading
+
+    from turnero.store import FREE_CONNECTIONS, Store
+
+    store = Store(tmp_path / "t.db")
+    first = store.connect()
+    store.release()
+    taken = []
+    thread = threading.Thread(target=lambda: taken.append(store.connect()))
+    thread.start()
+    thread.join()
+    assert taken == [first]  # reused by another thread (a greenlet, under gevent)
+
+    busy = store.connect()
+    busy.execute("BEGIN")
+    store.release()  # inside a transaction: closed, never handed on
+    assert store.connect() is not busy
+    store.release()
+
+    # Released at once by more threads than are kept: the extra ones are closed.
+    opened, barrier = [], threading.Barrier(FREE_CONNECTIONS + 3)
+
+    def hold_then_release():
+        opened.append(store.connect())
+        barrier.wait()
+        store.release()
+
+    threads = [threading.Thread(target=hold_then_release) for _ in range(FREE_CONNECTIONS + 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    def closed(conn) -> bool:
+        try:
+            conn.execute("SELECT 1")
+            return False
+        except sqlite3.ProgrammingError:
+            return True
+
+    assert len({id(conn) for conn in opened}) == FREE_CONNECTIONS + 3
+    assert sum(closed(conn) for conn in opened) == 3
+    store.close()

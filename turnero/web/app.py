@@ -125,6 +125,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_errors(app)
     _register_health(app, box)
     app.after_request(_security_headers)
+    # Each request's database connection goes back for the next (Store.release); this also runs
+    # after each Socket.IO handler, so an open WebSocket holds none.
+    app.teardown_request(lambda _error: box.store.release())
     app.before_request(_refuse_long_urls)
 
     box.socketio = realtime.init_app(app, box)
