@@ -76,7 +76,14 @@ def cmd_appointments_import(args):
     items = payload.get("appointments") if isinstance(payload, dict) else payload
     if not isinstance(items, list):
         raise CentralError("invalid_json", f"{args.file}: expected a list of appointments", 400)
-    count = import_appointments(_database(args), args.sede, items)
+    from turnero.cli import progress  # the box's CLI bar: on stderr, only on a terminal
+
+    bar = progress({"import": "Importando citas"}, unit="citas")
+    try:
+        count = import_appointments(_database(args), args.sede, items, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"{count} appointment(s) stored for sede {args.sede}")
 
 

@@ -330,14 +330,17 @@ def anchors(db, code: str) -> dict:
 
 # ------------------------------------------------------------------ appointments
 
-def import_appointments(db, code: str, appointments: list) -> int:
+def import_appointments(db, code: str, appointments: list, progress=None) -> int:
     """Store or update appointments for a sede (each one bumps the sede's version, which is the
-    cursor the box pulls with). Errors: unknown_sede (404), invalid_appointment (422)."""
+    cursor the box pulls with). Errors: unknown_sede (404), invalid_appointment (422).
+    ``progress(done, total, "import")``, when given, hears each stored appointment (the CLI's bar)."""
     rows = [_appointment_row(item, index) for index, item in enumerate(appointments)]
     with db.transaction() as tx:
         if tx.one("SELECT 1 FROM sedes WHERE code = ?" + db.lock_clause(), (code,)) is None:
             raise CentralError("unknown_sede", f"No sede {code!r}.", 404)
-        for row in rows:
+        for done, row in enumerate(rows, 1):
+            if progress is not None:
+                progress(done - 1, len(rows), "import")
             version = tx.one("UPDATE sedes SET appointment_version = appointment_version + 1 WHERE code = ? "
                              "RETURNING appointment_version", (code,))[0]
             tx.execute("INSERT INTO appointments (sede, id, service, starts_at, document_type, document_number, name,"
@@ -345,6 +348,8 @@ def import_appointments(db, code: str, appointments: list) -> int:
                        " service = excluded.service, starts_at = excluded.starts_at, document_type ="
                        " excluded.document_type, document_number = excluded.document_number, name = excluded.name,"
                        " status = excluded.status, version = excluded.version", (code, *row, version))
+        if progress is not None and rows:
+            progress(len(rows), len(rows), "import")
     return len(rows)
 
 

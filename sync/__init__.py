@@ -10,63 +10,90 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 log = logging.getLogger(__name__)
 
 
 class SettingsFollower:
-    """The current ``[sync]`` table: re-read when ``sede.toml`` changes on disk, so fixing a wrong
-    token lifts a stop without a restart. A file that no longer loads keeps the last good values."""
+    """The current ``[sync]`` table: re-read when ``sede.toml`` changes on disk, so a hand edit
+    (sync switched on, a new URL, a fixed token) applies within a poll of the worker, without a
+    restart. A file that no longer loads keeps the last good values; :attr:`error` then says why,
+    for /healthz, until the file loads again."""
 
     def __init__(self, settings, env=None):
         self.path = settings.path
         self.env = env
         self.current = dict(settings.sync)
-        self._mtime = self._stat()
+        self.error: str | None = None
+        self._lock = threading.Lock()  # the worker's thread and /healthz ask at once
+        self._seen = self._stat()
 
     def _stat(self):
         try:
-            return os.stat(self.path).st_mtime_ns
+            info = os.stat(self.path)
         except OSError:
             return None
+        # The size too: an edit within the file system's timestamp granularity still shows.
+        return info.st_mtime_ns, info.st_size, info.st_ino
 
     def __call__(self) -> dict:
-        mtime = self._stat()
-        if mtime != self._mtime:
-            self._mtime = mtime
-            from config import ConfigError, load_settings
+        with self._lock:
+            seen = self._stat()
+            if seen != self._seen:
+                self._seen = seen
+                from config import ConfigError, load_settings
 
-            try:
-                self.current = dict(load_settings(self.path.parent, self.env).sync)
-            except ConfigError as exc:
-                log.error("sync keeps its previous settings: %s", exc)
-        return self.current
+                try:
+                    current = dict(load_settings(self.path.parent, self.env).sync)
+                except ConfigError as exc:
+                    self.error = str(exc)
+                    log.error("sede.toml changed on disk and does not load; sync keeps its previous settings: %s",
+                              exc)
+                else:
+                    if current != self.current:
+                        log.info("sync settings changed on disk: applied without a restart")
+                    self.current, self.error = current, None
+            return self.current
+
+
+def settings_problem(error: str) -> str:
+    """What /healthz says of a ``sede.toml`` that was edited and no longer loads (operator words)."""
+    return (f"El archivo sede.toml se modificó y no es válido: {error}. La caja sigue funcionando con los "
+            "ajustes que tenía; corrija el archivo y se aplicará solo, sin reiniciar.")
 
 
 def init_app(app):
-    """Register /healthz's sync entry, ``/api/v1/sync/status`` and ``/api/v1/sync/run``, and, when
-    ``[sync] central_url`` is set, the worker (``app.extensions["turnero_sync"]``)."""
+    """Register /healthz's sync entry, ``/api/v1/sync/status`` and ``/api/v1/sync/run``, and the
+    worker (``app.extensions["turnero_sync"]``). The worker runs even while ``[sync] central_url``
+    is empty: it purges personal data past the retention, and starts syncing as soon as a hand
+    edit of ``sede.toml`` sets the URL (the follower re-reads it)."""
     from turnero.sync_state import status
-    from sync.worker import RetentionWorker, SyncWorker
+    from sync.worker import SyncWorker
 
     from sync.web import create_blueprint
 
     box = app.extensions["turnero"]
     follower = SettingsFollower(box.settings, app.config.get("ENV"))
-    box.health["sync"] = lambda: status(box.engine, follower())
-    blueprint = create_blueprint(box.health["sync"])
+
+    def health() -> dict:
+        info = status(box.engine, follower())
+        if follower.error:
+            info["settings_error"] = settings_problem(follower.error)
+        return info
+
+    def enabled() -> bool:
+        return bool(follower().get("central_url"))
+
+    box.health["sync"] = health
+    blueprint = create_blueprint(health, enabled)
     app.register_blueprint(blueprint)
     if "csrf" in app.extensions:
         app.extensions["csrf"].exempt(blueprint)  # turnero.web.auth checks CSRF when the credential is a cookie
     if not app.config.get("START_WORKERS"):
         return
     if box.devices is not None:  # a web worker of `turnero run`: the device process syncs
-        if not box.settings.sync["central_url"]:
-            return
         worker = box.devices.part("sync")
-    elif not box.settings.sync["central_url"]:
-        box.workers.append(RetentionWorker(box.engine, follower))
-        return
     else:
         worker = SyncWorker(box.engine, follower, **app.config.get("SYNC_WORKER_OPTIONS", {}))
         box.workers.append(worker)
@@ -75,12 +102,18 @@ def init_app(app):
 
     def sync_now() -> str:
         """The admin page's "sync now" button (listed with the device tests)."""
+        from turnero.errors import DomainError
         from turnero.i18n import translate
 
+        if not enabled():
+            raise DomainError("sync_disabled", DISABLED_MESSAGE, 409)
         worker.run_now()
         return translate("sync.requested")
 
     app.extensions.setdefault("turnero.device_tests", {})["sync"] = sync_now
+
+
+DISABLED_MESSAGE = "La sincronización no está activa en esta sede (configure [sync] central_url)."
 
 
 def central_anchors(settings) -> list[dict]:

@@ -54,15 +54,21 @@ class SyncAgent:
             raise Retryable(f"central did not acknowledge events from seq {acked + 1} (acked_seq {new_acked})")
         return max(0, new_acked - acked)
 
-    def push_all(self, should_stop=lambda: False) -> int:
-        """Push batches until nothing is pending (or ``should_stop()``); returns events acknowledged."""
+    def push_all(self, should_stop=lambda: False, progress=None) -> int:
+        """Push batches until nothing is pending (or ``should_stop()``); returns events acknowledged.
+        ``progress(done, total, "push")``, when given, hears each batch of a backlog (events)."""
         total = 0
+        start = self.state.acked_seq()
+        if progress is not None and self.engine.last_seq() > start:
+            progress(0, self.engine.last_seq() - start, "push")
         while not should_stop():
             before = self.state.acked_seq()
             acked_now = self.push_batch()
             if acked_now == 0 and self.state.acked_seq() == before:
                 break
             total += acked_now
+            if progress is not None:  # the backlog may grow while it goes out
+                progress(self.state.acked_seq() - start, max(self.engine.last_seq() - start, 0), "push")
         return total
 
     def pull(self) -> dict:

@@ -19,14 +19,14 @@ def run(args) -> int:
     engine = Engine(store, settings)
     try:
         if args.once:
-            return _once(engine, settings)
+            return _once(engine, settings, getattr(args, "progress", None))
         _print_status(status(engine, settings.sync))
         return 0
     finally:
         store.close()
 
 
-def _once(engine, settings) -> int:
+def _once(engine, settings, progress=None) -> int:
     sync = settings.sync
     if not sync["central_url"]:
         print("turnero: sync is disabled: set [sync] central_url (and token) in sede.toml", file=sys.stderr)
@@ -37,7 +37,10 @@ def _once(engine, settings) -> int:
     agent = None
     try:
         agent = SyncAgent(engine, sync)
-        pushed = agent.push_all()
+        try:
+            pushed = agent.push_all(progress=progress)
+        finally:
+            _finish(progress)  # the bar's line ends before any message below
         pulled = agent.pull()
         state.record_success(engine.clock())
     except Rejected as exc:
@@ -57,6 +60,12 @@ def _once(engine, settings) -> int:
     print(f"sync ok: {pushed} event(s) acknowledged, {pulled['stored']} appointment(s) received{skipped}, "
           f"backlog {backlog}")
     return 0
+
+
+def _finish(progress) -> None:
+    close = getattr(progress, "close", None)
+    if close is not None:
+        close()
 
 
 def _print_status(info: dict):

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from sync import DISABLED_MESSAGE
 from turnero.errors import DomainError
 from turnero.web.auth import action_audit, requires
 
 
-def create_blueprint(status_provider) -> Blueprint:
+def create_blueprint(status_provider, enabled=lambda: True) -> Blueprint:
+    """``enabled()`` tells whether ``[sync] central_url`` is set now (sede.toml is followed live)."""
     bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync")
 
     @bp.get("/status")
@@ -19,9 +21,8 @@ def create_blueprint(status_provider) -> Blueprint:
     @requires("admin")
     def sync_now():
         worker = current_app.extensions.get("turnero_sync")
-        if worker is None:
-            raise DomainError("sync_disabled", "La sincronización no está activa en esta sede "
-                              "(configure [sync] central_url).", 409)
+        if worker is None or not enabled():
+            raise DomainError("sync_disabled", DISABLED_MESSAGE, 409)
         worker.run_now(audit=action_audit())
         return jsonify({"sync": status_provider()}), 202
 

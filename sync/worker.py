@@ -4,6 +4,8 @@ backs off on failures and purges personal data past the retention.
 It wakes when the store commits events in this process (``store.on_commit``), gathers for a
 moment so a burst goes out as one batch, and also polls, so events written by another process
 (a CLI command) go out too. A network failure stays here: it never reaches a kiosk or a counter.
+It runs on a box without a central side too: it purges there, and starts syncing as soon as a hand
+edit of ``sede.toml`` sets ``[sync] central_url`` (its settings come from a follower of the file).
 """
 from __future__ import annotations
 
@@ -94,9 +96,13 @@ class SyncWorker:
 
     def _round(self):
         settings = self.settings_source()
-        if not settings.get("central_url"):
-            return
+        # Retention first: it needs no central side, and a box without one purges too.
         self._maybe_purge(settings)
+        if not settings.get("central_url"):
+            if self._agent is not None:  # sync switched off by hand: let the connection go
+                self._agent.close()
+                self._agent = self._agent_key = None
+            return
         fingerprint = settings_fingerprint(self.sede, settings)
         row = self.state.row()
         if row["state"] == "stopped":
@@ -158,33 +164,3 @@ class SyncWorker:
             self._agent_key = key
         return self._agent
 
-
-class RetentionWorker:
-    """For a box without ``[sync] central_url``: the retention purge, hourly (privacy by default)."""
-
-    def __init__(self, engine, settings_source, every_seconds: float = 3600.0):
-        self.engine = engine
-        self.settings_source = settings_source
-        self.every = every_seconds
-        self._stop = threading.Event()
-        self._thread = None
-
-    def start(self):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="turnero-retention", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                counts = purge(self.engine, self.settings_source())
-                if any(counts[key] for key in ("events", "tickets", "attentions", "appointments")):
-                    log.info("retention: personal data removed (%s)", counts)
-            except sqlite3.Error:
-                log.exception("retention purge failed; will retry")
-            self._stop.wait(self.every)

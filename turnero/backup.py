@@ -13,7 +13,9 @@ restored box never sends events under seq numbers its earlier self already used.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import io
 import os
 import shutil
 import tarfile
@@ -34,6 +36,30 @@ ARCHIVE_GLOB = "turnero-*.tar.gz"
 
 class BackupError(Exception):
     """Printed as one line by the CLI; nothing was changed."""
+
+
+# A long backup or restore reports how far it is through an optional ``progress(done, total, stage)``
+# (the CLI draws it; this module never prints). ``stage`` is one of these; ``total`` is None when
+# unknown (SQLite's integrity check does not tell how far it is).
+STAGES = ("copy", "compress", "extract", "check")
+
+
+class _Reading(io.BufferedReader):
+    """A file that tells ``report(bytes read so far)`` as tarfile/gzip read it."""
+
+    def __init__(self, path: Path, report):
+        super().__init__(io.FileIO(path, "rb"), buffer_size=1024 * 1024)
+        self._report = report
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self._report(self.tell())
+        return data
+
+    def readinto(self, buffer):
+        count = super().readinto(buffer)
+        self._report(self.tell())
+        return count
 
 
 # ----------------------------------------------------------------- the data directory's lock
@@ -71,8 +97,9 @@ def _lock_handle(data_dir: Path):
 # ----------------------------------------------------------------- backup
 
 def write_backup(store: Store, data_dir: Path, target: Path, force: bool = False, keep_days: int | None = None,
-                 entry: dict | None = None) -> Path:
-    """Write a consistent backup of ``data_dir`` to ``target``; returns it.
+                 entry: dict | None = None, progress=None) -> Path:
+    """Write a consistent backup of ``data_dir`` to ``target``; returns it. ``progress(done, total,
+    stage)``, when given, hears the copy (pages) and the compression (bytes).
 
     Errors: BackupError (target exists, not enough free space, a write failed: nothing is left
     behind)."""
@@ -94,13 +121,19 @@ def write_backup(store: Store, data_dir: Path, target: Path, force: bool = False
     partial = target.with_name(target.name + ".partial")
     try:
         snapshot = scratch / DB_FILE
-        store.backup_to(snapshot)
-        check = integrity_check(snapshot)
+        store.backup_to(snapshot, None if progress is None else lambda done, total: progress(done, total, "copy"))
+        check = integrity_check(snapshot, _ticking(progress))
         if check != "ok":
             raise BackupError(f"the snapshot failed its integrity check: {check}")
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as archive:
-            archive.add(snapshot, arcname=DB_FILE)
+            if progress is None:
+                archive.add(snapshot, arcname=DB_FILE)
+            else:  # the same member as add() writes, read through a reader that reports
+                size = snapshot.stat().st_size
+                info = archive.gettarinfo(snapshot, arcname=DB_FILE)
+                with _Reading(snapshot, lambda done: progress(done, size, "compress")) as reader:
+                    archive.addfile(info, reader)
             for name in ARCHIVED[1:]:
                 if (Path(data_dir) / name).exists():
                     archive.add(Path(data_dir) / name, arcname=name)
@@ -141,8 +174,18 @@ def _remove_leftovers(folder: Path) -> None:
 
 # ----------------------------------------------------------------- restore
 
-def restore(data_dir: Path, source: Path, force: bool = False, entry: dict | None = None) -> None:
-    """Put a backup back into ``data_dir``. The current files are kept beside it.
+def _ticking(progress):
+    """For SQLite's integrity check, which does not say how far it is: a tick now and then."""
+    if progress is None:
+        return None
+    ticks = iter(range(1, 2 ** 62))
+    return lambda: progress(next(ticks), None, "check")
+
+
+def restore(data_dir: Path, source: Path, force: bool = False, entry: dict | None = None,
+            progress=None) -> None:
+    """Put a backup back into ``data_dir``. The current files are kept beside it. ``progress(done,
+    total, stage)``, when given, hears the extraction (archive bytes) and the integrity check.
 
     Errors: BackupError (a server holds the directory, the archive is unreadable, damaged or
     incomplete, or its settings do not load): nothing was changed."""
@@ -157,8 +200,8 @@ def restore(data_dir: Path, source: Path, force: bool = False, entry: dict | Non
                               "(the current files are kept beside it)")
         with tempfile.TemporaryDirectory(prefix=".turnero-restore-", dir=data_dir) as scratch:
             scratch = Path(scratch)
-            _extract(source, scratch)
-            _validate(source, scratch)
+            _extract(source, scratch, progress)
+            _validate(source, scratch, progress)
             _renew_identity(scratch, {**(entry or audit.describe("system", "system", "restore")),
                                       "target": str(source)})
             _put_in_place(data_dir, scratch)
@@ -166,9 +209,15 @@ def restore(data_dir: Path, source: Path, force: bool = False, entry: dict | Non
         lock.close()
 
 
-def _extract(source: Path, scratch: Path) -> None:
+def _extract(source: Path, scratch: Path, progress=None) -> None:
     try:
-        with tarfile.open(source) as archive:
+        with contextlib.ExitStack() as opened:
+            if progress is None:
+                archive = opened.enter_context(tarfile.open(source))
+            else:
+                size = source.stat().st_size
+                reader = opened.enter_context(_Reading(source, lambda done: progress(done, size, "extract")))
+                archive = opened.enter_context(tarfile.open(fileobj=reader))
             names = set(archive.getnames())
             missing = [name for name in (DB_FILE, SETTINGS_FILE) if name not in names]
             if missing:
@@ -180,8 +229,8 @@ def _extract(source: Path, scratch: Path) -> None:
         raise BackupError(f"{source}: unreadable archive ({exc}); nothing was changed") from None
 
 
-def _validate(source: Path, scratch: Path) -> None:
-    check = integrity_check(scratch / DB_FILE)
+def _validate(source: Path, scratch: Path, progress=None) -> None:
+    check = integrity_check(scratch / DB_FILE, _ticking(progress))
     if check != "ok":
         raise BackupError(f"{source}: the database in the backup is damaged ({check}); nothing was changed")
     try:

@@ -21,6 +21,66 @@ class CommandError(Exception):
     """Printed as one line on stderr; exit status 1."""
 
 
+class Progress:
+    """A bar on stderr for long work (backup, restore, ``sync --once``, the central's imports).
+
+    Made only when stderr is a terminal (:func:`progress`): what cron, a pipe or CI reads stays
+    exactly as it was. Called as ``progress(done, total, stage)``; each stage gets its own bar,
+    labelled from ``labels`` (Spanish, as the operator reads it); ``total`` None draws a bar with
+    no end (SQLite's integrity check cannot say how far it is)."""
+
+    def __init__(self, labels: dict, unit: str | None = None):
+        self.labels = labels
+        self.unit = unit  # counted items (events, appointments); None shows a percentage
+        self._bar = None
+        self._stage = object()
+
+    def __call__(self, done: int, total: int | None, stage: str | None = None) -> None:
+        from tqdm import tqdm  # only a terminal run needs it
+
+        if stage != self._stage or self._bar is None:
+            self.close()
+            self._stage = stage
+            label = self.labels.get(stage, stage or "")
+            if total is None:
+                fmt = "{desc}... {elapsed}"
+            elif self.unit:
+                fmt = "{desc}: {n_fmt}/{total_fmt} " + self.unit + " |{bar}| {elapsed}, faltan {remaining}"
+            else:
+                fmt = "{desc}: {percentage:3.0f}% |{bar}| {elapsed}, faltan {remaining}"
+            self._bar = tqdm(total=total, desc=label, file=sys.stderr, bar_format=fmt, leave=True,
+                             dynamic_ncols=True, mininterval=0.2)
+        bar = self._bar
+        if total is not None and total != bar.total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def progress(labels: dict, unit: str | None = None) -> Progress | None:
+    """A :class:`Progress` when stderr is a terminal, else None (the engine then reports nothing)."""
+    try:
+        interactive = sys.stderr.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stderr
+        interactive = False
+    return Progress(labels, unit) if interactive else None
+
+
+BACKUP_STAGES = {"copy": "Copiando la base de datos", "check": "Verificando la copia",
+                 "compress": "Comprimiendo el archivo"}
+RESTORE_STAGES = {"extract": "Extrayendo la copia de seguridad", "check": "Verificando la base de datos"}
+
+
 def _open(args):
     data_dir = resolve_data_dir(args.data_dir)
     settings = load_settings(data_dir)
@@ -100,15 +160,25 @@ def cmd_close_day(args):
 
 def cmd_backup(args):
     data_dir, _, store = _open(args)
-    target = backup.write_backup(store, data_dir, Path(args.path), force=args.force, keep_days=args.keep_days,
-                                 entry=args.audit)
+    bar = progress(BACKUP_STAGES)
+    try:
+        target = backup.write_backup(store, data_dir, Path(args.path), force=args.force, keep_days=args.keep_days,
+                                     entry=args.audit, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()  # before any message: the bar's line is finished first
     print(f"backup written to {target}")
 
 
 def cmd_restore(args):
     """Put a backup archive back into the data directory (the server must be stopped)."""
     data_dir = resolve_data_dir(args.data_dir)
-    backup.restore(data_dir, Path(args.path), force=args.force, entry=args.audit)
+    bar = progress(RESTORE_STAGES)
+    try:
+        backup.restore(data_dir, Path(args.path), force=args.force, entry=args.audit, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"restored {args.path} into {data_dir}")
 
 
@@ -133,7 +203,13 @@ def cmd_i18n_check(args):
 def cmd_sync(args):
     from sync import run_cli
 
-    return run_cli(args)
+    # The sync part reports a backlog's push through this; it never draws anything itself.
+    args.progress = progress({"push": "Enviando eventos a la central"}, unit="eventos") if args.once else None
+    try:
+        return run_cli(args)
+    finally:
+        if args.progress is not None:
+            args.progress.close()
 
 
 def _os_user() -> str:

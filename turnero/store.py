@@ -298,12 +298,29 @@ class Store:
         row = self.read_one("SELECT value FROM kv WHERE key = ?", (key,))
         return row[0] if row else default
 
-    def backup_to(self, target: str | Path):
-        """Copy the database with SQLite's online backup API (safe while the box serves)."""
+    def backup_to(self, target: str | Path, progress=None, pages: int = 1024):
+        """Copy the database with SQLite's online backup API (safe while the box serves).
+
+        With ``progress``, the copy goes ``pages`` at a time and ``progress(done, total)`` hears
+        each step (pages). The copy runs inside one read transaction of its own connection: SQLite
+        then copies that snapshot step by step, and a ticket issued meanwhile by the server does
+        not restart the copy (it would, step after step, on a busy box)."""
         dest = sqlite3.connect(target)
+        if progress is None:
+            try:
+                self.connect().backup(dest)
+            finally:
+                dest.close()
+            return
+        source = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         try:
-            self.connect().backup(dest)
+            source.execute("BEGIN")
+            source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the snapshot starts here
+            source.backup(dest, pages=pages,
+                          progress=lambda status, remaining, total: progress(total - remaining, total))
+            source.execute("COMMIT")
         finally:
+            source.close()
             dest.close()
 
 
@@ -403,9 +420,17 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def integrity_check(path: str | Path) -> str:
-    """SQLite's own check of a database file (a backup, a restore's candidate): "ok" or the problem."""
+def integrity_check(path: str | Path, tick=None) -> str:
+    """SQLite's own check of a database file (a backup, a restore's candidate): "ok" or the problem.
+    ``tick()``, when given, is called now and then while it runs (it cannot say how far it is)."""
     conn = sqlite3.connect(path)
+    if tick is not None:
+        def handler():
+            tick()
+            return 0  # anything else would abort the check
+
+        conn.set_progress_handler(handler, 200_000)
+        tick()  # it has started (a small database is checked before the first tick)
     try:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
     except sqlite3.DatabaseError as exc:

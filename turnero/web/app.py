@@ -353,7 +353,8 @@ def _register_health(app: Flask, box: Box):
         sync = parts.get("sync", {"state": "disabled", "backlog": box.engine.last_seq(), "last_success": None,
                                   "last_error": None})
         degraded = db != "ok" or printer.get("status") not in ("ok", "disabled") \
-            or voice.get("status") not in ("ok", "disabled") or sync.get("state") in ("retrying", "stopped")
+            or voice.get("status") not in ("ok", "disabled") or sync.get("state") in ("retrying", "stopped") \
+            or bool(sync.get("settings_error"))  # sede.toml edited on disk and invalid: the box runs on old values
         body = {"status": "degraded" if degraded else "ok", "db": db, "printer": printer, "voice": voice,
                 "sync": sync}
         return body, 503 if db != "ok" else 200
