@@ -16,10 +16,9 @@ import time
 
 import pytest
 from conftest import SEDE_TOML, write_sede
-from test_sync import SEDE, central_acked, simulate_day, sync_table
+from test_sync import SEDE, central, central_acked, simulate_day, sync_table  # noqa: F401 (central: the real receiver, a fixture)
 
 from central.service import add_sede
-from central.testing import CentralServer
 
 from config import load_settings
 from turnero.engine import Engine
@@ -27,15 +26,6 @@ from turnero.store import Store
 
 TURNERO = [sys.executable, "-m", "turnero.cli"]
 CENTRAL = [sys.executable, "-m", "central.cli"]
-
-
-@pytest.fixture
-def central(tmp_path):
-    """A real central receiver on 127.0.0.1 with this sede registered."""
-    server = CentralServer(f"sqlite:///{tmp_path / 'central.db'}").start()
-    server.token = add_sede(server.db, SEDE, "Sede de prueba")
-    yield server
-    server.stop()
 
 
 def on_terminal(command: list[str], timeout: float = 120) -> tuple[int, str, str]:

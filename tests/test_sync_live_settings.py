@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import requests
 from conftest import SEDE_TOML, LiveBox, write_sede
-from test_sync import SEDE, central_acked, sync_table, wait_until
+from test_sync import SEDE, central, central_acked, sync_table, wait_until  # noqa: F401 (central: the real receiver, a fixture)
 
-from central.service import add_sede
-from central.testing import CentralServer
-
-
-@pytest.fixture
-def central(tmp_path):
-    """A real central receiver on 127.0.0.1 with this sede registered."""
-    server = CentralServer(f"sqlite:///{tmp_path / 'central.db'}").start()
-    server.token = add_sede(server.db, SEDE, "Sede de prueba")
-    yield server
-    server.stop()
 
 
 def healthz(box) -> dict:
