@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def stage_settings_text(data_dir: Path, text: str):
     Raises ConfigError with the one-line message of a failed start."""
     path = Path(data_dir) / SETTINGS_FILE
     if len(text.encode("utf-8")) > MAX_SETTINGS_BYTES:
-        raise ConfigError(f"{path}: too large (at most {MAX_SETTINGS_BYTES // 1024} KiB)")
+        raise ConfigError(f"{path}: too large (at most {MAX_SETTINGS_BYTES // 1024} KiB)", problem="too_large",
+                          params={"kib": MAX_SETTINGS_BYTES // 1024})
     settings = parse_text(text, path)
     staged = path.with_name(SETTINGS_FILE + ".new")
     with open(staged, "w", encoding="utf-8") as fh:
@@ -45,6 +47,37 @@ def stage_settings_text(data_dir: Path, text: str):
         fh.flush()
         os.fsync(fh.fileno())
     return staged, settings
+
+
+_HEADER = re.compile(r"\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
+_KEY = re.compile(r"([A-Za-z0-9_-]+)(?:\[(\d+)\])?(?:\.([A-Za-z0-9_-]+))?$")
+
+
+def line_of_key(text: str, key: str | None) -> int | None:
+    """The line (1-based) of ``text`` that sets ``key`` ("sede.timezone", "services[1].code", "sync",
+    "counters[0]"): the key's own line if written, else its table's header; None if neither is there."""
+    match = _KEY.match(key or "")
+    if not match:
+        return None
+    table, index, name = match.group(1), match.group(2), match.group(3)
+    index = int(index) if index is not None else None
+    current, count, header = None, {}, None
+    for number, line in enumerate(text.split("\n"), 1):
+        found = _HEADER.match(line)
+        if found:
+            current = found.group(2)
+            if found.group(1) == "[[":
+                count[current] = count.get(current, -1) + 1
+            inside = current == table and (index is None or count.get(current) == index)
+            if inside and header is None:
+                header = number
+            continue
+        inside = current == table and (index is None or count.get(current) == index)
+        if inside and name and re.match(rf"\s*{re.escape(name)}\s*=", line):
+            return number
+        if current is None and table and not name and re.match(rf"\s*{re.escape(table)}\s*=", line):
+            return number
+    return header
 
 
 def commit_settings_text(data_dir: Path, staged: Path) -> None:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-from admin.settings_file import (commit_settings_text, digest, read_settings_text, stage_settings_text,
-                                 still_in_use)
+from admin.present import health_lines, moment, role_name, service_names
+from admin.settings_file import (commit_settings_text, digest, line_of_key, read_settings_text,
+                                 stage_settings_text, still_in_use)
 from config import ConfigError, box_only_changes, load_settings
 from turnero import audit
 from turnero.errors import DomainError
@@ -34,25 +35,67 @@ def overview():
     return _overview()
 
 
-def _overview(settings_text: str | None = None, settings_error: str | None = None, status: int = 200):
-    """The admin page; a refused settings save shows it again with the edit kept and the reason."""
+# Python type names in a config error, said plainly.
+_KINDS = {"int": "admin.kind_int", "float": "admin.kind_float", "str": "admin.kind_str", "bool": "admin.kind_bool",
+          "list": "admin.kind_list", "dict": "admin.kind_dict"}
+
+
+def _config_value(value) -> str:
+    """A value from a config error as the admin wrote it in TOML (quoted text, true/false, [a, b])."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_config_value(item) for item in value) + "]"
+    return str(value)
+
+
+def explain_config_error(exc: ConfigError, text: str) -> tuple[str, int | None]:
+    """What is wrong with a settings text, in Spanish and naming its line, and that line (or None)."""
+    line = exc.line or line_of_key(text, exc.key)
+    params = {name: _config_value(value) if name == "value" else value for name, value in exc.params.items()}
+    params["key"] = exc.key or ""
+    if exc.problem == "type":
+        params["kind"] = t(_KINDS.get(exc.params.get("kind"), "admin.kind_other"))
+    if exc.problem == "toml":
+        problem = t("admin.config_toml", column=exc.column or "?")
+    elif exc.problem:
+        problem = t("admin.config_" + exc.problem).format(**params)  # {key} is translate()'s own argument
+    else:  # a check without a code yet: its English words, without the file's path
+        problem = str(exc).split(": ", 1)[-1]
+    if line:
+        return t("admin.config_at_line", line=line, problem=problem), line
+    return problem, None
+
+
+def _overview(settings_text: str | None = None, settings_error: str | None = None, status: int = 200,
+              error_line: int | None = None, pairing: dict | None = None):
+    """The admin page; a refused settings save shows it again with the edit kept and the reason; a new
+    pairing code is shown once, in the answer to the POST that made it (never in a URL)."""
     the_box = box()
     try:
         load_settings(the_box.data_dir)
         settings_problem = None
     except ConfigError as exc:  # the file on disk changed since start and no longer loads
-        settings_problem = str(exc)
-    health = {name: provider() for name, provider in the_box.health.items()}
+        try:
+            on_disk = read_settings_text(the_box.data_dir)
+        except (OSError, UnicodeDecodeError):
+            on_disk = ""
+        settings_problem = explain_config_error(exc, on_disk)[0]
+    clock = the_box.engine.clock
+    health = {name: health_lines(name, provider(), clock) for name, provider in the_box.health.items()}
     intact, audited, detail = audit.verify(the_box.store)
     return render_template(
         "admin/overview.html", settings=the_box.settings, users=the_box.accounts.users(),
         devices=the_box.accounts.devices(), health=health, settings_problem=settings_problem,
         discreet=[service for service in the_box.settings.services.values() if service.discreet],
-        pairing=request.args.get("pairing"), pairing_name=request.args.get("name"),
+        pairing=pairing,
         audit_intact=intact, audit_count=audited, audit_detail=detail,
-        audit_rows=audit.entries(the_box.store, 20), tests=current_app.extensions.get("turnero.device_tests", {}),
+        audit_rows=audit.entries(the_box.store, 20), when=lambda value: moment(value, clock),
+        role_name=role_name, service_names=lambda codes: service_names(the_box.settings, codes), tests=current_app.extensions.get("turnero.device_tests", {}),
         settings_text=read_settings_text(the_box.data_dir) if settings_text is None else settings_text,
-        settings_error=settings_error, can_reload=reload.can_reload()), status
+        settings_error=settings_error, error_line=error_line, can_reload=reload.can_reload()), status
 
 
 @admin.post("/admin/settings")
@@ -72,7 +115,8 @@ def save_settings():
     try:
         staged, settings = stage_settings_text(the_box.data_dir, text)
     except ConfigError as exc:
-        return _overview(text, t("admin.settings_rejected", problem=str(exc)), 422)
+        problem, line = explain_config_error(exc, text)
+        return _overview(text, t("admin.settings_rejected", problem=problem), 422, line)
     services, counters = still_in_use(the_box.engine, settings)
     if services or counters:
         staged.unlink(missing_ok=True)
@@ -145,7 +189,8 @@ def pair_device():
                     t("admin.pairing_created", name=name))
     if code is None:
         return redirect(url_for("admin.overview") + "#equipos")
-    return redirect(url_for("admin.overview", pairing=code, name=name) + "#equipos")
+    # Shown in this answer only: a code in a redirect URL would stay in the history and the logs.
+    return _overview(pairing={"code": code, "name": name, "role": form.get("role", ""), "services": services})
 
 
 @admin.post("/admin/devices/<name>/revoke")

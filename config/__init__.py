@@ -6,6 +6,7 @@ A bad file stops the start with one line naming the file, the key and what is wr
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,16 @@ LANGUAGES = ("es", "qu", "ay", "shp", "en")
 
 
 class ConfigError(Exception):
-    """A setting is missing or wrong; the message is one line: file, key, problem."""
+    """A setting is missing or wrong; the message is one line: file, key, problem (English, for
+    logs and the CLI). ``key`` (``sede.timezone``, ``services[1].code``), ``problem`` (a short code)
+    and ``params`` let a page say it in the reader's language; ``line``/``column`` where the TOML
+    parser found a syntax error."""
+
+    def __init__(self, message: str, *, key: str | None = None, problem: str | None = None,
+                 params: dict | None = None, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.key, self.problem, self.params = key, problem, dict(params or {})
+        self.line, self.column = line, column
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,9 @@ def parse_text(text: str, path: str | os.PathLike, env: dict | None = None) -> S
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        raise ConfigError(f"{path}: not valid TOML: {exc}", problem="toml",
+                          line=int(at.group(1)) if at else None, column=int(at.group(2)) if at else None) from None
     return parse_settings(raw, Path(path), os.environ if env is None else env)
 
 
@@ -126,12 +138,13 @@ def parse_settings(raw: dict, path: Path, env: dict) -> Settings:
     where = str(path)
     unknown = set(raw) - set(TABLES) - {"services", "counters"}
     if unknown:
-        raise ConfigError(f"{where}: [{sorted(unknown)[0]}]: unknown table")
+        raise ConfigError(f"{where}: [{sorted(unknown)[0]}]: unknown table", key=sorted(unknown)[0],
+                          problem="unknown_table")
     tables = {}
     for table, keys in TABLES.items():
         values = raw.get(table, {})
         if not isinstance(values, dict):
-            raise ConfigError(f"{where}: {table}: must be a table")
+            raise ConfigError(f"{where}: {table}: must be a table", key=table, problem="not_table")
         values = dict(values)
         values.update(_env_overrides(table, keys, env, where))
         tables[table] = _check_keys(values, keys, f"{where}: {table}")
@@ -139,20 +152,27 @@ def parse_settings(raw: dict, path: Path, env: dict) -> Settings:
     try:
         ZoneInfo(sede["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: sede.timezone: unknown time zone {sede['timezone']!r}") from None
+        raise ConfigError(f"{where}: sede.timezone: unknown time zone {sede['timezone']!r}", key="sede.timezone",
+                          problem="timezone", params={"value": sede["timezone"]}) from None
     for lang in sede["languages"]:
         if lang not in LANGUAGES:
-            raise ConfigError(f"{where}: sede.languages: unknown language {lang!r} (known: {', '.join(LANGUAGES)})")
+            raise ConfigError(f"{where}: sede.languages: unknown language {lang!r} (known: {', '.join(LANGUAGES)})",
+                              key="sede.languages", problem="language",
+                              params={"value": lang, "known": ", ".join(LANGUAGES)})
     if "es" not in sede["languages"]:
-        raise ConfigError(f"{where}: sede.languages: Spanish ('es') must be enabled")
+        raise ConfigError(f"{where}: sede.languages: Spanish ('es') must be enabled", key="sede.languages",
+                          problem="spanish_required")
     services = _parse_services(raw.get("services", []), where)
     counters = _parse_counters(raw.get("counters", []), services, where)
     sync = tables["sync"]
     if sync["central_url"] and not sync["central_url"].startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: sync.central_url: must be an http(s) URL")
+        raise ConfigError(f"{where}: sync.central_url: must be an http(s) URL", key="sync.central_url",
+                          problem="url")
     server = tables["server"]
     if server["reserved_connections"] >= server["max_connections"]:
-        raise ConfigError(f"{where}: server.reserved_connections: must be less than server.max_connections")
+        raise ConfigError(f"{where}: server.reserved_connections: must be less than server.max_connections",
+                          key="server.reserved_connections", problem="less_than",
+                          params={"other": "server.max_connections"})
     return Settings(path=path, sede=sede, services=services, counters=counters, printer=tables["printer"],
                     voice=tables["voice"], sync=sync, kiosk=tables["kiosk"], display=tables["display"],
                     console=tables["console"], reports=tables["reports"], server=server)
@@ -174,25 +194,28 @@ def _env_overrides(table: str, keys: dict, env: dict, where: str) -> dict:
 def _check_keys(values: dict, keys: dict[str, Key], where: str) -> dict:
     for name in values:
         if name not in keys:
-            raise ConfigError(f"{where}.{name}: unknown key")
+            raise ConfigError(f"{where}.{name}: unknown key", key=_key_of(f"{where}.{name}"), problem="unknown_key")
     return {name: key.check(values.get(name, key.default), f"{where}.{name}", name in values)
             for name, key in keys.items()}
 
 
 def _parse_services(items, where: str) -> dict:
     if not isinstance(items, list) or not items:
-        raise ConfigError(f"{where}: services: at least one [[services]] table is required")
+        raise ConfigError(f"{where}: services: at least one [[services]] table is required", key="services",
+                          problem="services_required")
     services, prefixes = {}, {}
     for index, item in enumerate(items):
         at = f"{where}: services[{index}]"
         if not isinstance(item, dict):
-            raise ConfigError(f"{at}: must be a table")
+            raise ConfigError(f"{at}: must be a table", key=_key_of(at), problem="not_table")
         values = _check_keys(item, SERVICE_KEYS, at)
         code, prefix = values["code"], values["prefix"]
         if code in services:
-            raise ConfigError(f"{at}.code: duplicate service code {code!r}")
+            raise ConfigError(f"{at}.code: duplicate service code {code!r}", key=_key_of(f"{at}.code"),
+                              problem="duplicate_service", params={"value": code})
         if "es" not in values["names"]:
-            raise ConfigError(f"{at}.names: a Spanish name (es) is required")
+            raise ConfigError(f"{at}.names: a Spanish name (es) is required", key=_key_of(f"{at}.names"),
+                              problem="spanish_name")
         prefixes.setdefault(prefix, []).append(code)
         hours = None
         if values["hours"]:
@@ -210,7 +233,9 @@ def _parse_services(items, where: str) -> dict:
             continue
         if not any(services[code].discreet for code in codes):
             raise ConfigError(f"{where}: services: duplicate prefix {prefix!r} ({', '.join(codes)}); only a "
-                              "discreet service may share its prefix (and then the services share one numbering)")
+                              "discreet service may share its prefix (and then the services share one numbering)",
+                              key=f"services[{list(services).index(codes[-1])}].prefix", problem="duplicate_prefix",
+                              params={"value": prefix, "codes": ", ".join(codes)})
         for code in codes:
             services[code] = replace(services[code], number_key=f"prefix:{prefix}")
     return services
@@ -218,19 +243,28 @@ def _parse_services(items, where: str) -> dict:
 
 def _parse_counters(items, services: dict, where: str) -> dict:
     if not isinstance(items, list) or not items:
-        raise ConfigError(f"{where}: counters: at least one [[counters]] table is required")
+        raise ConfigError(f"{where}: counters: at least one [[counters]] table is required", key="counters",
+                          problem="counters_required")
     counters = {}
     for index, item in enumerate(items):
         at = f"{where}: counters[{index}]"
         if not isinstance(item, dict):
-            raise ConfigError(f"{at}: must be a table")
+            raise ConfigError(f"{at}: must be a table", key=_key_of(at), problem="not_table")
         values = _check_keys(item, COUNTER_KEYS, at)
         if values["id"] in counters:
-            raise ConfigError(f"{at}.id: duplicate counter id {values['id']!r}")
+            raise ConfigError(f"{at}.id: duplicate counter id {values['id']!r}", key=_key_of(f"{at}.id"),
+                              problem="duplicate_counter", params={"value": values["id"]})
         for code in values["services"]:
             if code not in services:
-                raise ConfigError(f"{at}.services: unknown service {code!r}")
+                raise ConfigError(f"{at}.services: unknown service {code!r}", key=_key_of(f"{at}.services"),
+                                  problem="unknown_service", params={"value": code})
         counters[values["id"]] = Counter(id=values["id"], name=values["name"],
                                          spoken_name=values["spoken_name"] or values["name"],
                                          services=tuple(values["services"]))
     return counters
+
+
+def _key_of(where: str) -> str:
+    """The setting named by a message's ``where`` ("/x/sede.toml: services[0].code" -> "services[0].code",
+    "/x/sede.toml: sync.intervalo" keeps "sync.intervalo"; "environment TURNERO_X" stays as is)."""
+    return where.rsplit(": ", 1)[-1].replace(": ", ".")

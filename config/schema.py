@@ -11,6 +11,16 @@ from typing import Any, Callable
 REQUIRED = object()
 
 
+class Problem(str):
+    """A rule's English complaint that also carries a short code and its values, so a page can
+    say it in another language (the admin's settings editor)."""
+
+    def __new__(cls, text: str, code: str, **params):
+        problem = super().__new__(cls, text)
+        problem.code, problem.params = code, params
+        return problem
+
+
 @dataclass(frozen=True)
 class Key:
     kind: type | tuple
@@ -21,21 +31,22 @@ class Key:
     box_only: bool = False
 
     def check(self, value, where: str, given: bool):
-        from config import ConfigError
+        from config import ConfigError, _key_of
 
+        key = _key_of(where)
         if value is REQUIRED:
-            raise ConfigError(f"{where}: required")
+            raise ConfigError(f"{where}: required", key=key, problem="required")
         if value is None and self.default is None:
             return None
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise ConfigError(f"{where}: expected {kinds[0].__name__}, got {value!r}")
-        if not isinstance(value, kinds):
-            raise ConfigError(f"{where}: expected {kinds[0].__name__}, got {value!r}")
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise ConfigError(f"{where}: expected {kinds[0].__name__}, got {value!r}", key=key, problem="type",
+                              params={"kind": kinds[0].__name__, "value": value})
         if self.rule and given:
             problem = self.rule(value)
             if problem:
-                raise ConfigError(f"{where}: {problem}")
+                raise ConfigError(f"{where}: {problem}", key=key, problem=getattr(problem, "code", None),
+                                  params=getattr(problem, "params", None))
         return value
 
     def from_text(self, text: str, where: str):
@@ -61,22 +72,26 @@ class Key:
 
 
 def _range(low, high):
-    return lambda value: None if low <= value <= high else f"must be between {low} and {high}, got {value}"
+    return lambda value: None if low <= value <= high else Problem(
+        f"must be between {low} and {high}, got {value}", "range", low=low, high=high, value=value)
 
 
 def _one_of(*choices):
-    return lambda value: None if value in choices else f"must be one of {', '.join(map(str, choices))}; got {value!r}"
+    return lambda value: None if value in choices else Problem(
+        f"must be one of {', '.join(map(str, choices))}; got {value!r}", "one_of",
+        choices=", ".join(map(str, choices)), value=value)
 
 
 def _pattern(regex, what):
     compiled = re.compile(regex)
-    return lambda value: None if compiled.fullmatch(value) else f"{what}; got {value!r}"
+    return lambda value: None if compiled.fullmatch(value) else Problem(f"{what}; got {value!r}", "pattern",
+                                                                         value=value)
 
 
 def _hours(value):
     match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", value)
     if not match or value[:5] >= value[6:]:
-        return f"must look like '08:00-16:30' (open before close); got {value!r}"
+        return Problem(f"must look like '08:00-16:30' (open before close); got {value!r}", "hours", value=value)
     return None
 
 
@@ -99,7 +114,8 @@ TABLES = {
         # The entity's official Libro de Reclamaciones (a web address): shown as a link and a QR on
         # the status page and the kiosk's help, and printed on the slip when [printer] says so.
         "complaints_url": Key(str, "", rule=lambda value: None if not value or re.fullmatch(
-            r"https?://[^\s/]+(/[^\s]*)?", value) else f"must be an http(s) URL or empty; got {value!r}"),
+            r"https?://[^\s/]+(/[^\s]*)?", value) else Problem(f"must be an http(s) URL or empty; got {value!r}",
+                                                               "url", value=value)),
     },
     "printer": {
         "type": Key(str, "none", _one_of("network", "usb", "serial", "cups", "file", "emulated", "none")),
@@ -163,6 +179,8 @@ TABLES = {
         # The console offers "no se presentó" once a called ticket has been recalled this many times.
         "no_show_after_recalls": Key(int, 1, _range(0, 10)),
         "sound": Key(bool, True),
+        # The supervisor page warns of a counter paused this long or longer.
+        "long_pause_minutes": Key(int, 15, _range(1, 480)),
     },
     # How the box serves: deployment settings, changed only in the file on the box.
     "server": {

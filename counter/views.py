@@ -40,6 +40,7 @@ def _page_config() -> dict:
         "console": dict(settings.console),
         "priority_classes": list(PRIORITY_CLASSES),
         "document_types": list(DOCUMENT_TYPES),
+        "languages": list(settings.sede["languages"]),  # what a staff-issued ticket may be in
         "messages": messages("es", "counter."),
     }
 

@@ -19,8 +19,9 @@ def day_box(tmp_path_factory):
     box.stop()
 
 
-def staff_page(browser, box, username, path, live=True):
-    context = browser.new_context(locale="es-PE", timezone_id="America/Lima")
+def staff_page(browser, box, username, path, live=True, viewport=None):
+    context = browser.new_context(locale="es-PE", timezone_id="America/Lima",
+                                  **({"viewport": viewport} if viewport else {}))
     context.grant_permissions(["notifications"], origin=box.url)
     page = context.new_page()
     if not live:  # no Socket.IO: the page keeps what it loaded, as when the network hiccups
@@ -187,9 +188,10 @@ def test_a_full_day_at_two_counters_with_a_supervisor(browser, day_box):
         sofia.fill("#dialog-reason", "Refuerzo en conciliación")
         sofia.click("#dialog-confirm")
         beto.wait_for_function("document.querySelector('#counter-services').textContent.indexOf('Orientación') < 0")
-        sofia.click("#close-day")
-        sofia.fill("#dialog-reason", "Fin de la jornada")
-        sofia.click("#dialog-confirm")
+        sofia.click("#close-day")  # at the bottom, behind a confirmation that says what it does
+        sofia.wait_for_selector("#close-dialog[open] #close-effect >> text=pasarán a «vencido»")
+        sofia.fill("#close-reason", "Fin de la jornada")
+        sofia.click("#close-confirm")
         sofia.wait_for_selector("#info >> text=Día cerrado: 2 turno(s) vencido(s).")
         sofia.wait_for_selector("#audit-body tr >> text=Cerró el día")
         screenshot(sofia, "supervisor-after-day")

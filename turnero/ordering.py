@@ -11,6 +11,8 @@ counter serves. A late appointment falls back to tier 3/4 by its arrival. The op
 """
 from __future__ import annotations
 
+from collections import deque
+
 TIER_APPOINTMENT, TIER_URGENT, TIER_PREFERENTIAL, TIER_NORMAL = 0, 1, 2, 3
 
 
@@ -42,6 +44,34 @@ def sort_key(ticket, services: dict, now: float):
 def queue_order(waiting, services: dict, now: float) -> list:
     """Waiting tickets in the order they will be called (no streak rule: that is per counter)."""
     return sorted(waiting, key=lambda ticket: sort_key(ticket, services, now))
+
+
+def call_order(waiting, services: dict, now: float, preferential_streak: int, streak_limit: int) -> list:
+    """Waiting tickets of one counter in the order it will call them if it keeps pressing
+    "Llamar siguiente" and nothing else changes: :func:`pick_next` applied again and again, the
+    counter's streak moving as the engine moves it (+1 after a Ley 28683 class, else back to 0).
+
+    The console's waiting list is this order, so its first row is always call-next's choice. In
+    O(n log n): one sort, then a walk that skips ahead to the oldest normal ticket when the
+    streak rule lets one through."""
+    ordered = queue_order(waiting, services, now)
+    tiers = [tier(ticket, services, now) for ticket in ordered]
+    normals = deque(index for index, rank in enumerate(tiers) if rank == TIER_NORMAL)
+    taken = [False] * len(ordered)
+    head, streak, out = 0, preferential_streak, []
+    while len(out) < len(ordered):
+        while taken[head]:
+            head += 1
+        pick = head
+        if streak_limit and streak >= streak_limit and tiers[head] == TIER_PREFERENTIAL:
+            while normals and taken[normals[0]]:
+                normals.popleft()
+            if normals:
+                pick = normals[0]
+        taken[pick] = True
+        out.append(ordered[pick])
+        streak = streak + 1 if is_preferential(ordered[pick]["priority"]) else 0
+    return out
 
 
 def position(conn, ticket, service, now: float) -> int:

@@ -104,6 +104,34 @@ class QueueQueries:
             out.sort(key=lambda ticket: (ticket["position"], ticket["issued_at"]))
         return out
 
+    def counter_queue(self, counter_id: str) -> dict:
+        """A counter's waiting tickets in exactly the order its call-next takes them
+        (:func:`ordering.call_order`, streak rule included): the services it serves now (or, closed,
+        those it opens with, streak 0). Each ticket keeps its place in its own service's queue as
+        ``position``; the list's order is the counter's. Errors: unknown_counter (404)."""
+        counter = self.counter_settings(counter_id)
+        conn = self.store.connect()
+        now = self.clock()
+        state = conn.execute("SELECT state, services, preferential_streak FROM counter_state WHERE counter = ?",
+                             (counter_id,)).fetchone()
+        if state is not None and state["state"] != "closed" and state["services"]:
+            codes, streak = json.loads(state["services"]), state["preferential_streak"] or 0
+        else:
+            codes, streak = list(counter.services), 0
+        codes = [code for code in codes if code in self.settings.services]
+        rows = conn.execute(f"SELECT * FROM tickets WHERE status = 'waiting' AND service IN"
+                            f" ({','.join('?' * len(codes))})", codes).fetchall() if codes else []
+        places = {}
+        for code in codes:
+            for index, row in enumerate(ordering.queue_order([r for r in rows if r["service"] == code],
+                                                             self.settings.services, now)):
+                places[row["id"]] = index + 1
+        estimates, _served = self.estimates.tickets(conn)
+        ordered = ordering.call_order(rows, self.settings.services, now, streak,
+                                      self.settings.sede["preferential_streak"])
+        return {"counter": counter_id, "services": codes,
+                "tickets": [self.views.ticket(row, places[row["id"]], estimates.get(row["id"])) for row in ordered]}
+
     def services_overview(self) -> list[dict]:
         conn = self.store.connect()
         now = self.clock()

@@ -7,8 +7,11 @@ why travel in the event, so the event log stays the single audit trail.
 from __future__ import annotations
 
 import json
+import statistics
 
 from turnero.errors import DomainError, conflict, invalid
+from turnero.i18n import catalog, plural, translate
+from turnero.ordering import is_preferential
 from turnero.texts import check_text
 
 MAX_REASON = 120
@@ -76,9 +79,11 @@ def tickets_today(engine, statuses: list[str]) -> list[dict]:
     return [engine.views.ticket(row) for row in rows]
 
 
-def overview(engine) -> dict:
-    """The supervisor's live picture: counters with idle time, queues against their target wait,
-    tickets beyond target (preferential first), today's no-shows and cancellations, recent actions."""
+def overview(engine, health: dict | None = None) -> dict:
+    """The supervisor's live picture: today's summary figures, alerts (see :func:`alerts`; the
+    printer and sync ones from ``health``, the parts' health as /healthz reports it), counters with
+    idle time, queues against their target wait, tickets beyond target (preferential first),
+    today's no-shows and cancellations, recent actions."""
     now = engine.clock()
     today = engine.clock.service_day(now)
     last_activity = {row[0]: row[1] for row in engine.store.read(
@@ -107,9 +112,124 @@ def overview(engine) -> dict:
                        "waiting": len(waiting), "longest_wait_seconds": longest,
                        "beyond_target": sum(ticket["beyond_target"] for ticket in waiting), "tickets": waiting})
     beyond.sort(key=lambda ticket: (ticket["priority"] is None, -ticket["waited_seconds"]))
-    return {"now": engine.clock.rfc3339(now), "service_day": today, "counters": counters, "queues": queues,
-            "beyond_target": beyond, "requeueable": tickets_today(engine, list(REQUEUEABLE)),
+    return {"now": engine.clock.rfc3339(now), "service_day": today,
+            "summary": day_summary(engine, counters, queues),
+            "alerts": alerts(engine, counters, queues, health or {}),
+            "counters": counters, "queues": queues, "beyond_target": beyond, "requeueable": tickets_today(engine, list(REQUEUEABLE)),
             "audit": audit_log(engine), "last_seq": engine.last_seq()}
+
+
+def day_summary(engine, counters: list[dict], queues: list[dict]) -> dict:
+    """Today's figures for the top of the page: people waiting (and beyond target), served today
+    (attentions ended today other than no-shows, as in the reports) and their median wait
+    (issue to call), counters by state."""
+    start, end = engine.clock.day_bounds(engine.clock.local().date())
+    waits = [row[1] for row in engine.store.read(
+        "SELECT outcome, wait_seconds FROM attentions WHERE ended_at >= ? AND ended_at < ?", (start, end))
+        if row[0] != "no_show"]
+    known = sorted(wait for wait in waits if wait is not None)
+    states = [counter["state"] for counter in counters]
+    return {"waiting": sum(queue["waiting"] for queue in queues),
+            "beyond_target": sum(queue["beyond_target"] for queue in queues),
+            "called": sum(1 for counter in counters
+                          if counter["ticket"] and counter["ticket"]["status"] == "called"),
+            "served": len(waits),
+            "median_wait_seconds": round(statistics.median(known)) if known else None,
+            "counters_open": states.count("open"), "counters_paused": states.count("paused"),
+            "counters_closed": states.count("closed")}
+
+
+# Alert codes, most severe first in the answer; each alert says what it concerns (a service, a
+# counter, the printer or the sync), never who is waiting.
+PRINTER_WARNING = ("paper_near_end",)
+PRINTER_QUIET = ("ok", "disabled", "unchecked")
+SYNC_BEHIND_SECONDS = 30 * 60
+SEVERITY_ORDER = {"danger": 0, "warning": 1}
+
+
+def _minutes(seconds: float) -> int:
+    return int(seconds // 60)
+
+
+def _alert(code: str, severity: str, message: str, **about) -> dict:
+    return {"code": code, "severity": severity, "message": message, "service": None, "service_name": None,
+            "counter": None, "counter_name": None, "ticket": None, **about}
+
+
+def preferential_target_minutes(engine, service) -> int:
+    """How long a ticket with a priority class (Ley 28683 or urgente) may wait: the service's
+    target, or ``[reports] preferential_wait_goal_minutes`` when that is set and shorter."""
+    goal = engine.settings.reports.get("preferential_wait_goal_minutes") or 0
+    return min(service.target_wait_minutes, goal) if goal else service.target_wait_minutes
+
+
+def alerts(engine, counters: list[dict], queues: list[dict], health: dict) -> list[dict]:
+    """What needs the supervisor now, worst first. Codes (stable):
+
+    - ``unstaffed_queue`` (danger): people wait in a service that no open counter serves;
+    - ``wait_over_target`` (warning; danger from twice the target): someone in a service has
+      waited longer than its ``target_wait_minutes``;
+    - ``preferential_over_target`` (danger): a ticket with a priority class has waited longer than
+      :func:`preferential_target_minutes`;
+    - ``long_pause`` (warning): a counter paused ``[console] long_pause_minutes`` or longer;
+    - ``printer_down`` (danger; warning when the paper is only low): the ticket printer's health;
+    - ``sync_stopped`` (danger): the sync to the central office stopped; ``sync_behind`` (warning):
+      retrying, with the oldest unsent event older than 30 minutes.
+
+    ``counters`` and ``queues`` are as in :func:`overview` (queues with their waiting tickets and
+    ``waited_seconds``); ``health`` maps a part ("printer", "sync") to its /healthz entry.
+    """
+    services = engine.settings.services
+    found = []
+    open_services = {code for counter in counters if counter["state"] == "open" for code in counter["services"]}
+    for queue in queues:
+        if not queue["waiting"]:
+            continue
+        about = {"service": queue["code"], "service_name": queue["name"]}
+        if queue["code"] not in open_services:
+            found.append(_alert("unstaffed_queue", "danger", plural(
+                "counter.alert.unstaffed_queue", queue["waiting"], service=queue["name"], n=queue["waiting"]),
+                **about))
+        target = queue["target_wait_minutes"] * 60
+        late = [ticket for ticket in queue["tickets"] if ticket["waited_seconds"] > target]
+        if late:
+            longest = max(ticket["waited_seconds"] for ticket in late)
+            found.append(_alert("wait_over_target", "danger" if longest >= 2 * target else "warning", plural(
+                "counter.alert.wait_over_target", len(late), service=queue["name"], n=len(late),
+                target=queue["target_wait_minutes"], longest=_minutes(longest)), **about))
+        limit = preferential_target_minutes(engine, services[queue["code"]])
+        priority_late = [ticket for ticket in queue["tickets"]
+                         if (ticket["priority"] == "urgente" or is_preferential(ticket["priority"]))
+                         and ticket["waited_seconds"] > limit * 60]
+        if priority_late:
+            oldest = max(priority_late, key=lambda ticket: ticket["waited_seconds"])
+            found.append(_alert("preferential_over_target", "danger", plural(
+                "counter.alert.preferential_over_target", len(priority_late), service=queue["name"],
+                n=len(priority_late), target=limit, code=oldest["code"],
+                longest=_minutes(oldest["waited_seconds"])), ticket=oldest["code"], **about))
+    long_pause = engine.settings.console.get("long_pause_minutes", 15) * 60
+    for counter in counters:
+        paused = counter["state_seconds"]
+        if counter["state"] == "paused" and paused is not None and paused >= long_pause:
+            found.append(_alert("long_pause", "warning", translate(
+                "counter.alert.long_pause", counter=counter["name"], minutes=_minutes(paused),
+                limit=_minutes(long_pause)), counter=counter["id"], counter_name=counter["name"]))
+    printer = health.get("printer") or {}
+    status = printer.get("status")
+    if status and status not in PRINTER_QUIET:
+        found.append(_alert("printer_down", "warning" if status in PRINTER_WARNING else "danger", translate(
+            "counter.alert.printer_down", state=translate(f"counter.printer.{status}")
+            if f"counter.printer.{status}" in catalog("es") else status)))
+    sync = health.get("sync") or {}
+    if sync.get("state") == "stopped":
+        found.append(_alert("sync_stopped", "danger", plural(
+            "counter.alert.sync_stopped", sync.get("backlog") or 0, n=sync.get("backlog") or 0)))
+    elif sync.get("state") == "retrying" and (sync.get("oldest_unsynced_age_seconds") or 0) >= SYNC_BEHIND_SECONDS:
+        found.append(_alert("sync_behind", "warning", plural(
+            "counter.alert.sync_behind", sync.get("backlog") or 0, n=sync.get("backlog") or 0,
+            minutes=_minutes(sync["oldest_unsynced_age_seconds"]))))
+    found.sort(key=lambda alert: SEVERITY_ORDER[alert["severity"]])  # stable: rule order within a severity
+    return found
 
 
 def audit_log(engine, limit: int = AUDIT_LIMIT) -> list[dict]:

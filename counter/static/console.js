@@ -8,7 +8,8 @@
   const noShowAfter = config.console.no_show_after_recalls;
   const $ = function (id) { return document.getElementById(id); };
 
-  const state = {counter: null, queue: [], figures: null, inFlight: false, lastWaiting: null,
+  const state = {counter: null, queue: [], queueFor: null, news: null, figures: null, inFlight: false,
+                 lastWaiting: null,
                  skew: 0, notified: 0,
                  printer: null, unprinted: [], reprinting: {}, reprinted: {}, classFor: null, classBusy: false,
                  issueBusy: false, issueKey: null, issued: null,
@@ -18,7 +19,23 @@
   function t(key, params) { return L.format(msg[key] || key, params || {}); }
   function now() { return Date.now() + state.skew; }
 
-  function say(text) { $("info").textContent = text || ""; }
+  /* News of the last action ("Llamó el turno A-001."): shown until the counter's state moves on
+     from the state the action left it in, so it never lingers over a later state. Inside an
+     action the state it describes is known after the action's refresh (see act). */
+  function say(text) {
+    state.news = text ? {text: text, key: state.inFlight ? undefined : stateKey()} : null;
+    showNews();
+  }
+  function stateKey() {
+    if (!mine()) return "none";
+    const held = state.counter.ticket;
+    return state.counter.id + ":" + state.counter.state + ":" + (held ? held.id + ":" + held.status : "");
+  }
+  function showNews() {
+    if (state.news && state.news.key !== undefined && state.news.key !== stateKey()) state.news = null;
+    const text = state.news ? state.news.text : "";
+    if ($("info").textContent !== text) $("info").textContent = text;
+  }
   /* The server's own message (Spanish), or the catalog's for the few codes that need it. */
   function explain(error) {
     if (error && error.code && msg["counter.error." + error.code]) return msg["counter.error." + error.code];
@@ -46,6 +63,7 @@
     } finally {
       state.inFlight = false;
       await refresh();
+      if (state.news && state.news.key === undefined) state.news.key = stateKey();
     }
   }
 
@@ -127,14 +145,16 @@
 
   const refresh = L.coalesce(async function () {
     try {
-      const [counters, queue, figures] = await Promise.all([
-        L.api("GET", "/counters"), L.api("GET", "/queue"), L.api("GET", "/stats/me")]);
+      const [counters, figures] = await Promise.all([L.api("GET", "/counters"), L.api("GET", "/stats/me")]);
       const list = counters.data.counters;
       const held = list.find(function (c) { return c.staff === me && c.state !== "closed"; });
       const chosen = held || list.find(function (c) { return c.id === counterId(); }) || list[0];
+      // The waiting list is the server's: the counter's tickets in exactly call-next's order.
+      const queue = held ? await L.api("GET", "/counters/" + encodeURIComponent(held.id) + "/queue") : null;
       state.counter = chosen;
       if (held) $("counter-select").value = held.id;
-      state.queue = queue.data.tickets;
+      state.queue = queue ? queue.data.tickets : [];
+      state.queueFor = queue ? queue.data.counter : null;
       state.figures = figures.data;
       noticeArrivals();
     } catch (error) {
@@ -144,9 +164,7 @@
   });
 
   function myQueue() {
-    if (!mine()) return [];
-    const served = state.counter.services;
-    return state.queue.filter(function (ticket) { return served.indexOf(ticket.service) >= 0; });
+    return mine() && state.queueFor === state.counter.id ? state.queue : [];
   }
 
   /* A sound and a notification when the counter's queue goes from empty to not empty. */
@@ -187,6 +205,21 @@
   /* ------------------------------------------------------------ view */
 
   function className(priority) { return t("counter.class_" + (priority || "normal")); }
+  /* The service as staff call it (the ticket's own label is in the person's language). */
+  function serviceName(item) { return (config.services[item.service] || {}).label || item.service_label; }
+  function languageName(code) { return msg["counter.language_" + code] || code || ""; }
+
+  /* What to do now, from the state alone (never a leftover of an earlier state). */
+  function stateHint(held) {
+    if (!mine()) return t("counter.hint_closed");
+    if (state.counter.state === "paused") return t("counter.hint_paused");
+    if (!held) return t(myQueue().length ? "counter.hint_idle" : "counter.hint_idle_empty");
+    if (held.status === "called") {
+      return held.recalls >= noShowAfter ? t("counter.hint_called") :
+        t("counter.hint_called") + " " + t("counter.no_show") + ": " + t("counter.no_show_after", {n: noShowAfter});
+    }
+    return t("counter.hint_serving");
+  }
 
   function render() {
     const counter = state.counter;
@@ -207,20 +240,24 @@
     $("return").disabled = busy || !held || held.status !== "called";
     const noShowReady = held && held.status === "called" && held.recalls >= noShowAfter;
     $("no-show").disabled = busy || !noShowReady;
-    $("no-show-hint").textContent = held && held.status === "called" && !noShowReady ?
-      t("counter.no_show_after", {n: noShowAfter}) : "";
     $("finish").disabled = busy || !held || held.status !== "serving";
     $("transfer").disabled = busy || !held;
     $("pause").disabled = busy || !open || !!held;
     $("resume").disabled = busy || !paused;
-    if (!mine()) say(t("counter.need_counter"));
+    showNews();
+    const hint = stateHint(held);
+    $("ticket-empty").textContent = hint;
+    $("serve-hint").textContent = held ? hint : "";
+    document.body.dataset.hint = hint;
 
     $("ticket-empty").hidden = !!held;
     $("ticket-detail").hidden = !held;
     if (held) {
       $("ticket-code").textContent = held.code;
-      $("ticket-service").textContent = held.service_label;
+      $("ticket-service").textContent = serviceName(held);
       $("ticket-class").textContent = className(held.priority);
+      $("ticket-class").dataset.priority = held.priority || "";
+      $("ticket-language").textContent = languageName(held.language);
       $("ticket-status").textContent = t("counter.status_" + held.status);
       $("ticket-recalls").textContent = String(held.recalls);
       const person = [held.document ? held.document.type + " " + held.document.number : "", held.name || ""]
@@ -277,13 +314,17 @@
       change.setAttribute("aria-label", t("counter.priority_change_for", {code: item.code}));
       change.setAttribute("aria-haspopup", "dialog");
       change.addEventListener("click", function () { askClass(item); });
-      return L.el("tr", {"data-code": item.code, class: item.priority ? "preferential" : ""}, [
+      return L.el("tr", {"data-code": item.code, class: item.priority ? "preferential" : "",
+                         "data-priority": item.priority || "", "data-language": item.language || ""}, [
         L.el("th", {scope: "row", text: item.code}),
-        L.el("td", {text: item.service_label}),
+        L.el("td", {class: "service-cell"}, [
+          L.el("span", {text: serviceName(item)}),
+          L.el("span", {class: "appointment", text: item.appointment_at ?
+            t("counter.col_appointment") + " " + item.appointment_at.slice(11, 16) : ""}),
+          L.el("span", {class: "person", text: person})]),
         L.el("td", {class: "class-cell", text: className(item.priority)}),
+        L.el("td", {class: "language-cell", text: languageName(item.language)}),
         L.el("td", {class: "waited", "data-issued": item.issued_at}),
-        L.el("td", {text: item.appointment_at ? item.appointment_at.slice(11, 16) : ""}),
-        L.el("td", {text: person}),
         L.el("td", {class: "row-actions"}, [button, change]),  // "Llamar" stays the row's first button
       ]);
     }));
@@ -363,8 +404,8 @@
     return "console-" + Date.now() + "-" + Math.random().toString(36).slice(2);
   }
 
-  const issueFields = ["issue-service", "issue-class", "issue-doc-type", "issue-doc-number", "issue-doc-check",
-                       "issue-name"];
+  const issueFields = ["issue-service", "issue-class", "issue-language", "issue-doc-type", "issue-doc-number",
+                       "issue-doc-check", "issue-name"];
   issueFields.forEach(function (id) { $(id).dataset.describedby = $(id).getAttribute("aria-describedby") || ""; });
 
   /* The error under the form; the field at fault is marked, described by it, and focused. */
@@ -417,7 +458,8 @@
     if (docType && !number) { issueError(t("counter.issue_need_number"), "issue-doc-number"); return; }
     if (!docType && number) { issueError(t("counter.issue_need_type"), "issue-doc-type"); return; }
     issueError("", null);
-    const body = {service: $("issue-service").value, priority: $("issue-class").value || null, language: "es",
+    const body = {service: $("issue-service").value, priority: $("issue-class").value || null,
+                  language: $("issue-language").value || "es",
                   idempotency_key: state.issueKey || (state.issueKey = newIssueKey())};
     if (docType) body.document = check ? {type: docType, number: number, check: check} : {type: docType, number: number};
     if (name) body.name = name;
@@ -431,11 +473,12 @@
       $("issue-doc-type").value = "";
       $("issue-doc-check").disabled = true;
       $("issue-class").value = "";
+      $("issue-language").value = "es";
     } catch (error) {
       const field = {invalid_document: "issue-doc-number", invalid_name: "issue-name",
                      unknown_service: "issue-service", service_closed: "issue-service",
                      daily_cap_reached: "issue-service", invalid_priority: "issue-class",
-                     forbidden_priority: "issue-class"}[error.code] || null;
+                     forbidden_priority: "issue-class", invalid_language: "issue-language"}[error.code] || null;
       // After a network error the same key goes again: if the ticket was made, the retry returns it.
       if (error.status && error.status < 500) state.issueKey = null;
       issueError(explain(error), field);

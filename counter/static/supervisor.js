@@ -104,7 +104,39 @@
       });
   }
 
+  // A shape besides the colour (CSS: a circle for danger, a triangle for a warning).
+  const ICONS = {danger: "!", warning: "!"};
+
+  function renderSummary(summary) {
+    $("sum-waiting").textContent = String(summary.waiting);
+    $("sum-beyond").textContent = String(summary.beyond_target);
+    $("sum-served").textContent = String(summary.served);
+    $("sum-median").textContent = summary.median_wait_seconds === null ? t("counter.sup.sum_none")
+      : L.minutesSeconds(summary.median_wait_seconds);
+    $("sum-open").textContent = summary.counters_open + " / " +
+      (summary.counters_open + summary.counters_paused + summary.counters_closed);
+    $("sum-paused").textContent = String(summary.counters_paused);
+    $("sum-beyond").parentNode.classList.toggle("alarm", summary.beyond_target > 0);
+  }
+
+  function renderAlerts(alerts) {
+    $("alerts").replaceChildren.apply($("alerts"), alerts.map(function (alert) {
+      const icon = el("span", {class: "alert-icon", text: ICONS[alert.severity] || "!"});
+      icon.setAttribute("aria-hidden", "true");
+      return el("li", {class: "alert alert-" + alert.severity, "data-code": alert.code,
+                       "data-severity": alert.severity}, [
+        icon,
+        el("strong", {class: "alert-level", text: t("counter.sup.severity_" + alert.severity) + ":"}),
+        el("span", {class: "alert-text", text: " " + alert.message}),
+      ]);
+    }));
+    $("alerts-none").hidden = alerts.length > 0;
+    $("alert-count").textContent = alerts.length ? "(" + alerts.length + ")" : "";
+  }
+
   function render() {
+    renderSummary(view.summary);
+    renderAlerts(view.alerts);
     $("counters-body").replaceChildren.apply($("counters-body"), view.counters.map(function (counter) {
       const actions = el("td", {});
       if (counter.state !== "closed") {
@@ -210,14 +242,36 @@
     });
   }
 
+  /* Closing the day has its own dialog that says what it will do; cancelling changes nothing. */
+  function plural(key, n) {
+    const form = new Intl.PluralRules("es").select(n);
+    return L.format(msg[key + "." + form] || msg[key + ".other"] || key, {n: n});
+  }
   $("close-day").addEventListener("click", function () {
-    ask(t("counter.sup.close_day"), el("p", {text: t("counter.sup.close_day_help")}), async function (reason) {
+    const summary = view ? view.summary : {waiting: 0, called: 0};
+    $("close-effect").textContent = plural("counter.sup.close_day_effect", summary.waiting + summary.called);
+    $("close-reason").value = "";
+    $("close-dialog").showModal();
+    $("close-reason").focus();
+  });
+  $("close-cancel").addEventListener("click", function () { $("close-dialog").close(); });
+  $("close-form").addEventListener("submit", async function (e) {
+    e.preventDefault();
+    const reason = $("close-reason").value.trim();
+    if (!reason) { $("close-reason").focus(); return; }
+    $("close-dialog").close();
+    $("message").textContent = "";
+    try {
       const answer = await L.api("POST", "/close-day", {reason: reason});
-      return t("counter.sup.day_closed", {n: answer.data.expired});
-    });
+      say(t("counter.sup.day_closed", {n: answer.data.expired}));
+    } catch (error) {
+      fail(error);
+    }
+    refresh();
   });
 
   setInterval(tick, 1000);
+  setInterval(refresh, 30000);  // waits cross their targets and the printer or sync change between events
   L.connect({
     event: function () { refresh(); },
     resync: refresh,

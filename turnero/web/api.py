@@ -180,6 +180,13 @@ def queue():
     return staff_json({"tickets": box().engine.queue(request.args.get("service") or None)})
 
 
+@api.get("/counters/<counter_id>/queue")
+@requires(*STAFF)
+def counter_queue(counter_id):
+    """The counter's waiting tickets in exactly the order its call-next takes them."""
+    return staff_json(box().engine.counter_queue(counter_id))
+
+
 @api.get("/counters")
 @requires(*STAFF)
 def counters():
@@ -387,7 +394,21 @@ def tickets_today():
 @api.get("/supervision")
 @requires("supervisor")
 def supervision_overview():
-    return staff_json(supervision.overview(box().engine))
+    return staff_json(supervision.overview(box().engine, _parts_health(("printer", "sync"))))
+
+
+def _parts_health(names) -> dict:
+    """The /healthz entries of these parts (a part that cannot answer is in error)."""
+    health = {}
+    for name in names:
+        provider = box().health.get(name)
+        if provider is None:
+            continue
+        try:
+            health[name] = provider()
+        except DomainError as error:
+            health[name] = {"status": "error", "state": "error", "detail": error.code}
+    return health
 
 
 @api.post("/supervision/what-if")

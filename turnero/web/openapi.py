@@ -77,6 +77,12 @@ ROUTES = [
     ("get", "/queue", "Waiting tickets in call order", ["staff"],
      [{"name": "service", "in": "query", "required": False, "schema": STR}], EMPTY_BODY, 200,
      _obj({"tickets": {"type": "array", "items": TICKET_REF}})),
+    ("get", "/counters/{counter_id}/queue",
+     "A counter's waiting tickets in exactly the order its call-next takes them (tiers, oldest first across"
+     " its services, the preferential streak rule); each ticket's position is its place in its own service",
+     ["staff"], [COUNTER], EMPTY_BODY, 200,
+     _obj({"counter": STR, "services": {"type": "array", "items": STR},
+           "tickets": {"type": "array", "items": TICKET_REF}})),
     ("get", "/counters", "Counters and what they hold", ["staff"], [], EMPTY_BODY, 200,
      _obj({"counters": {"type": "array", "items": {"$ref": "#/components/schemas/Counter"}}})),
     ("post", "/counters/{counter_id}/open", "Take a counter", ["staff"], [COUNTER],
@@ -152,8 +158,11 @@ ROUTES = [
     ("get", "/tickets", "Today's tickets in the given states (e.g. no_show,cancelled)", ["staff"],
      [{"name": "status", "in": "query", "required": True, "schema": NONBLANK_STR}], EMPTY_BODY, 200,
      _obj({"tickets": {"type": "array", "items": TICKET_REF}})),
-    ("get", "/supervision", "Counters, queues against target, tickets beyond target, recent actions",
-     ["supervisor"], [], EMPTY_BODY, 200, _obj({"counters": {"type": "array", "items": _obj({})},
+    ("get", "/supervision", "Today's summary figures, alerts (code, severity, message, what it concerns), "
+     "counters, queues against target, tickets beyond target, recent actions",
+     ["supervisor"], [], EMPTY_BODY, 200, _obj({"summary": _obj({}),
+                                                "alerts": {"type": "array", "items": _obj({})},
+                                                "counters": {"type": "array", "items": _obj({})},
                                                 "queues": {"type": "array", "items": _obj({})}})),
     ("post", "/supervision/what-if", "Forecast waits per service for the next hours, as things are and under "
      "each choice (open or close a counter, move its services); changes nothing", ["supervisor"], [],
