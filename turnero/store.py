@@ -26,7 +26,7 @@ from turnero.migrations import BOX_IDENTITY, MIGRATIONS
 
 DB_FILE = "turnero.db"
 BUSY_TIMEOUT_SECONDS = 30  # how long a writer waits for another process's write lock
-FREE_CONNECTIONS = 8  # released connections kept open for the next requests (about 140 KB each)
+FREE_CONNECTIONS = 32  # released connections kept open for the requests under way at once (~140 KB each)
 SPIN_SECONDS = 0.005  # first, retry the lock without sleeping for this long
 
 
