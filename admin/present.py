@@ -42,9 +42,7 @@ def duration(seconds) -> str:
 
 def _status(part: str, data: dict) -> str:
     state = data.get("state", data.get("status"))
-    key = f"admin.{part}_state_{state}"
-    words = t(key)
-    return words if words != key else t("admin.state_other", state=state)
+    return t(f"admin.{part}_state_{state}", default=t("admin.state_other", state=state))
 
 
 def health_lines(part: str, data: dict, clock) -> list[str]:
@@ -71,22 +69,14 @@ def health_lines(part: str, data: dict, clock) -> list[str]:
             value = ", ".join(map(str, value))
         elif isinstance(value, dict):
             value = ", ".join(f"{key} {item}" for key, item in value.items())
-        key = f"admin.health_{part}_{name}"
-        label = t(key)
-        if label == key:
-            label = t(f"admin.health_{name}")
-            if label == f"admin.health_{name}":
-                label = name.replace("_", " ")
+        label = t(f"admin.health_{part}_{name}", default=t(f"admin.health_{name}", default=name.replace("_", " ")))
         lines.append(t("admin.health_line", label=label, value=value))
     return lines
 
 
-
 def role_name(role: str) -> str:
     """A user's or device's role in words ("Personal", "Kiosco"); an unknown role as recorded."""
-    key = f"admin.role_{role}"
-    words = t(key)
-    return words if words != key else role
+    return t(f"admin.role_{role}", default=role)
 
 
 def service_names(settings, codes) -> str:

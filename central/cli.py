@@ -78,12 +78,8 @@ def cmd_appointments_import(args):
         raise CentralError("invalid_json", f"{args.file}: expected a list of appointments", 400)
     from turnero.cli import progress  # the box's CLI bar: on stderr, only on a terminal
 
-    bar = progress({"import": "Importando citas"}, unit="citas")
-    try:
+    with progress({"import": "Importando citas"}, unit="citas") as bar:
         count = import_appointments(_database(args), args.sede, items, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
     print(f"{count} appointment(s) stored for sede {args.sede}")
 
 

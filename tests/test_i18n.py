@@ -73,3 +73,11 @@ def test_wait_words_say_the_range_in_plain_words():
     assert words(3, 3, 3, "en") == "Estimated wait: about 3 minutes"
     assert wait_words("printer", {"eta_minutes": 20, "eta_range_minutes": {"low": 15, "high": 25}}, "es") \
         == "Espera estimada: entre 15 y 25 min"
+
+
+def test_a_key_the_catalogs_lack_gives_the_default_as_given_else_the_key():
+    from turnero.i18n import translate
+
+    assert translate("admin.role_staff", default="staff") == "Personal"
+    assert translate("admin.role_robot", default="robot {x}", x=1) == "robot {x}"
+    assert translate("admin.role_robot") == "admin.role_robot"

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from config import ConfigError, load_settings, resolve_data_dir
@@ -60,20 +61,21 @@ class Progress:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-
-
-def progress(labels: dict, unit: str | None = None) -> Progress | None:
-    """A :class:`Progress` when stderr is a terminal, else None (the engine then reports nothing)."""
+@contextmanager
+def progress(labels: dict, unit: str | None = None):
+    """``with progress(...) as bar``: a :class:`Progress` when stderr is a terminal, else None (the
+    engine then reports nothing). The bar's line is finished on leaving, before any message."""
     try:
         interactive = sys.stderr.isatty()
     except (AttributeError, ValueError):  # a closed or replaced stderr
         interactive = False
-    return Progress(labels, unit) if interactive else None
+    bar = Progress(labels, unit) if interactive else None
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 BACKUP_STAGES = {"copy": "Copiando la base de datos", "check": "Verificando la copia",
@@ -160,25 +162,17 @@ def cmd_close_day(args):
 
 def cmd_backup(args):
     data_dir, _, store = _open(args)
-    bar = progress(BACKUP_STAGES)
-    try:
+    with progress(BACKUP_STAGES) as bar:
         target = backup.write_backup(store, data_dir, Path(args.path), force=args.force, keep_days=args.keep_days,
                                      entry=args.audit, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()  # before any message: the bar's line is finished first
     print(f"backup written to {target}")
 
 
 def cmd_restore(args):
     """Put a backup archive back into the data directory (the server must be stopped)."""
     data_dir = resolve_data_dir(args.data_dir)
-    bar = progress(RESTORE_STAGES)
-    try:
+    with progress(RESTORE_STAGES) as bar:
         backup.restore(data_dir, Path(args.path), force=args.force, entry=args.audit, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
     print(f"restored {args.path} into {data_dir}")
 
 
@@ -204,12 +198,9 @@ def cmd_sync(args):
     from sync import run_cli
 
     # The sync part reports a backlog's push through this; it never draws anything itself.
-    args.progress = progress({"push": "Enviando eventos a la central"}, unit="eventos") if args.once else None
-    try:
+    with progress({"push": "Enviando eventos a la central"}, unit="eventos") if args.once else nullcontext() as bar:
+        args.progress = bar
         return run_cli(args)
-    finally:
-        if args.progress is not None:
-            args.progress.close()
 
 
 def _os_user() -> str:

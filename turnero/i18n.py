@@ -65,9 +65,12 @@ def _plural_group(key: str) -> str | None:
     return None
 
 
-def translate(key: str, language: str = DEFAULT, **params) -> str:
-    """The text for ``key`` in ``language``, else in Spanish, else the key itself."""
-    text = catalog(language).get(key) or catalog(DEFAULT).get(key) or key
+def translate(key: str, language: str = DEFAULT, default: str | None = None, **params) -> str:
+    """The text for ``key`` in ``language``, else in Spanish, else ``default`` (as given, not
+    formatted: a value shown for a key the catalog does not have), else the key itself."""
+    text = catalog(language).get(key) or catalog(DEFAULT).get(key)
+    if text is None:
+        return key if default is None else default
     return text.format(**params) if params else text
 
 

@@ -10,7 +10,7 @@ import json
 import statistics
 
 from turnero.errors import DomainError, conflict, invalid
-from turnero.i18n import catalog, plural, translate
+from turnero.i18n import plural, translate
 from turnero.ordering import is_preferential
 from turnero.texts import check_text
 
@@ -218,8 +218,7 @@ def alerts(engine, counters: list[dict], queues: list[dict], health: dict) -> li
     status = printer.get("status")
     if status and status not in PRINTER_QUIET:
         found.append(_alert("printer_down", "warning" if status in PRINTER_WARNING else "danger", translate(
-            "counter.alert.printer_down", state=translate(f"counter.printer.{status}")
-            if f"counter.printer.{status}" in catalog("es") else status)))
+            "counter.alert.printer_down", state=translate(f"counter.printer.{status}", default=status))))
     sync = health.get("sync") or {}
     if sync.get("state") == "stopped":
         found.append(_alert("sync_stopped", "danger", plural(
