@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import requests
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from conftest import LiveBox, screenshot, write_sede
 from test_display_support import (announcements, call_next, call_ticket, free_counters, issue, last_seq,
                                   open_display, shown, wait_announced, wait_shown)
@@ -140,7 +141,13 @@ def test_a_lost_push_is_recovered_from_the_gap_in_seq(box, browser):
         issue(box)
         lost = call_next(box, "v1")
         lost_seq = last_seq(box)
-        page.wait_for_function(f"window.turneroDisplay.state.expected >= {lost_seq - 1}")
+        try:
+            page.wait_for_function(f"window.turneroDisplay.state.expected >= {lost_seq - 1}")
+        except PlaywrightTimeout:  # say what the page knew: a reconnect's catch-up moves the cursor only
+            raise AssertionError(f"the push of seq {lost_seq - 1} never came; lost seq {lost_seq}, dropped "
+                                 f"{len(dropped)}; page: " + page.evaluate(
+                                     "JSON.stringify({state: window.turneroDisplay.state, catchUps:"
+                                     " window.turneroDisplay.catchUps, socket: window.turneroDisplay.socket.id})"))
         assert dropped and lost["code"] in dropped[0]
         assert lost_seq not in [item["seq"] for item in shown(page)]
         issue(box)  # the next push shows the page a gap, and it fetches what it missed
