@@ -227,6 +227,35 @@ CREATE TABLE ratings (
     """
 CREATE INDEX appointments_by_time ON appointments (starts_at)
 """,
+    # 12: translators (a role of their own: they edit the catalogs, nothing else) and the
+    # languages each user attends in (SPEC, "Languages"). SQLite cannot change a CHECK in place:
+    # the table is made anew under the same ids, and sessions (its only referrer) with it, child
+    # first, so no reference is ever left dangling (foreign keys stay on in a migration).
+    """
+CREATE TABLE users_new (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('staff', 'supervisor', 'admin', 'traductor')),
+    password_hash TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL,
+    services TEXT NOT NULL DEFAULT '[]',
+    languages TEXT NOT NULL DEFAULT '[]'
+);
+INSERT INTO users_new (id, username, role, password_hash, active, created_at, services)
+    SELECT id, username, role, password_hash, active, created_at, services FROM users;
+CREATE TABLE sessions_new (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users_new(id),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+INSERT INTO sessions_new SELECT token_hash, user_id, created_at, expires_at FROM sessions;
+DROP TABLE sessions;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;
+ALTER TABLE sessions_new RENAME TO sessions
+""",
 ]
 
 # The migration that creates ``box_identity``; the store gives the database its epoch right after it.
