@@ -29,12 +29,27 @@ def create_app(database_url: str | None = None, config: dict | None = None, crea
         db.create_schema()
     app.extensions["central_db"] = db
     app.jinja_env.globals["t"] = lambda key, **params: translate(key, app.config["LANGUAGE"], **params)
+    _register_filters(app)
 
     from central.web import bp
 
     app.register_blueprint(bp)
     _register_errors(app)
     return app
+
+
+def _register_filters(app: Flask):
+    from central import wording
+
+    def words(key, **params):
+        return translate(key, app.config["LANGUAGE"], **params)
+
+    app.jinja_env.filters["ago"] = lambda moment, now=None: wording.ago(moment, words, now)
+    app.jinja_env.filters["local"] = lambda moment, zone: wording.local(moment, zone, words)
+    app.jinja_env.filters["day"] = lambda text: wording.day(text, words)
+    app.jinja_env.filters["zone"] = wording.zone_name
+    app.jinja_env.filters["mmss"] = wording.mmss
+    app.jinja_env.filters["pct"] = wording.share
 
 
 def _wants_json() -> bool:

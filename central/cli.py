@@ -8,6 +8,8 @@
     turnero-central viewer add NAME                  # who may read the KPIs; prints the token once
     turnero-central viewer remove NAME
     turnero-central viewer list
+    turnero-central rebuild-summaries [--sede CODE]   # recompute the day summaries from raw events
+    turnero-central prune-events --older-than-days N  # delete old raw events; summaries stay
 
 The database is ``--database-url``, else ``TURNERO_CENTRAL_DATABASE_URL``, else
 ``sqlite:///turnero-central.db`` in the current directory. Every command first creates or
@@ -99,6 +101,20 @@ def cmd_viewer_list(args):
         print(f"{viewer['name']}\t{viewer['created_at']}")
 
 
+def cmd_rebuild_summaries(args):
+    from central.kpis import rebuild_summaries
+
+    for code, counted in rebuild_summaries(_database(args), args.sede).items():
+        print(f"{code}\t{counted} event(s) summarised")
+
+
+def cmd_prune_events(args):
+    from central.kpis import prune_events
+
+    for code, deleted in prune_events(_database(args), args.older_than_days).items():
+        print(f"{code}\t{deleted} raw event(s) deleted")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", default=argparse.SUPPRESS,
@@ -141,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     add(viewer, "add", cmd_viewer_add, "register a viewer; prints their token once").add_argument("name")
     add(viewer, "remove", cmd_viewer_remove, "remove a viewer (their token stops working)").add_argument("name")
     add(viewer, "list", cmd_viewer_list, "list viewers")
+
+    rebuild = add(sub, "rebuild-summaries", cmd_rebuild_summaries,
+                  "recompute the per-day summaries from the raw events still held")
+    rebuild.add_argument("--sede", help="only this sede")
+    prune = add(sub, "prune-events", cmd_prune_events,
+                "delete raw events older than N days (already summarised; the summaries stay)")
+    prune.add_argument("--older-than-days", type=int, required=True)
     return parser
 
 

@@ -152,7 +152,55 @@ EPOCHS = [
     )""",
 ]
 
-STEPS = [SCHEMA_V1, EPOCHS]  # append only; never edit a step that has shipped
+# Step 3: per-day and per-month summaries (central/kpis.py), what each sede's box says about itself (time
+# zone, services with names and target waits), whether its last push left a gap, and how far back
+# raw events are still held after `prune-events`. Existing events are summarised by
+# Database.create_schema right after this step, in the same transaction.
+SUMMARIES = [
+    """CREATE TABLE daily (
+        sede TEXT NOT NULL,
+        day TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        key TEXT NOT NULL,
+        issued BIGINT NOT NULL DEFAULT 0,
+        served BIGINT NOT NULL DEFAULT 0,
+        no_shows BIGINT NOT NULL DEFAULT 0,
+        cancelled BIGINT NOT NULL DEFAULT 0,
+        transferred BIGINT NOT NULL DEFAULT 0,
+        expired BIGINT NOT NULL DEFAULT 0,
+        waits TEXT NOT NULL,
+        service_times TEXT NOT NULL,
+        PRIMARY KEY (sede, day, dimension, key)
+    )""",
+    "CREATE INDEX daily_by_day ON daily (day, dimension)",
+    # The same figures per calendar month (always the sum of that month's daily rows), so a year
+    # reads twelve rows per sede and service instead of 365.
+    """CREATE TABLE monthly (
+        sede TEXT NOT NULL,
+        month TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        key TEXT NOT NULL,
+        issued BIGINT NOT NULL DEFAULT 0,
+        served BIGINT NOT NULL DEFAULT 0,
+        no_shows BIGINT NOT NULL DEFAULT 0,
+        cancelled BIGINT NOT NULL DEFAULT 0,
+        transferred BIGINT NOT NULL DEFAULT 0,
+        expired BIGINT NOT NULL DEFAULT 0,
+        waits TEXT NOT NULL,
+        service_times TEXT NOT NULL,
+        PRIMARY KEY (sede, month, dimension, key)
+    )""",
+    "CREATE INDEX monthly_by_month ON monthly (month, dimension)",
+    "ALTER TABLE sedes ADD COLUMN timezone TEXT",
+    "ALTER TABLE sedes ADD COLUMN services TEXT",
+    "ALTER TABLE sedes ADD COLUMN last_push_gap INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE retention (
+        sede TEXT PRIMARY KEY,
+        kept_from TEXT NOT NULL
+    )""",
+]
+
+STEPS = [SCHEMA_V1, EPOCHS, SUMMARIES]  # append only; never edit a step that has shipped
 
 
 class Database:
@@ -269,6 +317,10 @@ class Database:
                 if number > version:
                     for statement in statements:
                         tx.execute(statement)
+                    if statements is SUMMARIES:
+                        from central.kpis import rebuild_all
+
+                        rebuild_all(tx)
                     tx.execute("UPDATE schema_version SET version = ?", (number,))
 
     def schema_version(self) -> int:

@@ -13,8 +13,10 @@ import json
 import re
 import secrets
 from datetime import datetime, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-from central import checks
+from central import checks, kpis
 from central.db import LEGACY_EPOCH
 
 MAX_BATCH = 500
@@ -22,6 +24,9 @@ APPOINTMENT_PAGE = 500
 SEDE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 APPOINTMENT_STATUSES = ("booked", "cancelled")
 VIEWER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# What the central assumes of a box that does not say (earlier boxes, the outside contract check).
+DEFAULT_TIMEZONE = "America/Lima"
+DEFAULT_TARGET_MINUTES = 30
 
 
 class CentralError(Exception):
@@ -69,9 +74,11 @@ def rotate_token(db, code: str) -> str:
 def list_sedes(db) -> list[dict]:
     """Each sede with its latest epoch's ``acked_seq`` and how many epochs (databases) it sent."""
     rows = db.all("SELECT code, name, acked_seq, events_received, last_received_at, created_at, epoch, "
-                  "(SELECT COUNT(*) FROM epochs WHERE epochs.sede = sedes.code) FROM sedes ORDER BY code")
+                  "(SELECT COUNT(*) FROM epochs WHERE epochs.sede = sedes.code), timezone, services, last_push_gap "
+                  "FROM sedes ORDER BY code")
     return [{"code": r[0], "name": r[1], "acked_seq": r[2], "events_received": r[3], "last_received_at": r[4],
-             "created_at": r[5], "epoch": r[6], "epochs": r[7]} for r in rows]
+             "created_at": r[5], "epoch": r[6], "epochs": r[7], "timezone": r[8] or DEFAULT_TIMEZONE,
+             "services": json.loads(r[9]) if r[9] else {}, "gap": bool(r[10])} for r in rows]
 
 
 def authenticate(db, code: str, authorization: str | None) -> None:
@@ -166,15 +173,21 @@ def ingest(db, code: str, body) -> int:
         raise CentralError("sede_mismatch", "The body's sede does not match the URL.", 422)
     epoch = _epoch(body.get("epoch"))
     head = _audit_head(body.get("audit_head"))
+    zone_name = _timezone(body.get("timezone"))
+    services = _services(body.get("services"))
     events = body["events"]
     if len(events) > MAX_BATCH:
         raise CentralError("batch_too_large", f"At most {MAX_BATCH} events per batch.", 413)
-    rows = [_event_row(code, epoch, event, index) for index, event in enumerate(events)]
+    if zone_name is None:
+        held_zone = db.one("SELECT timezone FROM sedes WHERE code = ?", (code,))
+        zone_name = (held_zone[0] if held_zone else None) or DEFAULT_TIMEZONE
+    zone = _zone(zone_name)
+    rows = [_event_row(code, epoch, event, index, zone) for index, event in enumerate(events)]
     for previous, current in zip(rows, rows[1:]):
         if current[2] != previous[2] + 1:
             raise CentralError("non_contiguous_batch", f"seq {current[2]} follows {previous[2]}: a batch must be "
                                "ascending and contiguous.", 422)
-    attentions = [_attention_row(code, epoch, event) for event in events]
+    attentions = [_attention_row(row, event) for row, event in zip(rows, events)]
     received = now_text()
     with db.transaction() as tx:
         tx.one("SELECT acked_seq FROM sedes WHERE code = ?" + db.lock_clause(), (code,))
@@ -198,6 +211,7 @@ def ingest(db, code: str, body) -> int:
             new = [row for row in rows if row[2] not in held]
         anchor = _anchor(state[1:], head, rows[-1][2] if rows else 0, received)
         if new:
+            _summarise(tx, code, epoch, new, {row[2]: event for row, event in zip(rows, events)})
             tx.executemany("INSERT INTO events (sede, epoch, seq, id, type, at, day, service, data, received_at) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*row, received) for row in new])
             wanted = {row[2] for row in new}
@@ -212,9 +226,75 @@ def ingest(db, code: str, body) -> int:
         tx.execute("UPDATE epochs SET acked_seq = ?, events_received = events_received + ?, last_received_at = ?, "
                    "audit_row = ?, audit_hash = ?, audit_seq = ?, audit_received_at = ? WHERE sede = ? AND epoch = ?",
                    (acked, len(new), received, *anchor, code, epoch))
+        # A push whose last event is beyond what is acknowledged left a gap behind it.
+        gap = int(bool(rows) and acked < rows[-1][2])
         tx.execute("UPDATE sedes SET acked_seq = ?, epoch = ?, events_received = events_received + ?, "
-                   "last_received_at = ? WHERE code = ?", (acked, epoch, len(new), received, code))
+                   "last_received_at = ?, last_push_gap = ?, timezone = COALESCE(?, timezone), "
+                   "services = COALESCE(?, services) WHERE code = ?",
+                   (acked, epoch, len(new), received, gap, body.get("timezone") and zone_name,
+                    json.dumps(services, ensure_ascii=False, sort_keys=True) if services is not None else None, code))
     return acked
+
+
+def _summarise(tx, code: str, epoch: str, new: list, events: dict):
+    """Add the newly stored events to the day summaries, in the same transaction as their insert.
+
+    An event whose id the sede already sent under another epoch (a restored box sending its
+    history again) is not counted twice; nor is one from a day whose raw events were pruned (its
+    day is final: the original may be gone, so it cannot be told apart from a re-send)."""
+    since = kpis.kept_from(tx, code)
+    new = [row for row in new if since is None or row[6] >= since]
+    if not new:
+        return
+    known: set = set()
+    if tx.one("SELECT COUNT(*) FROM epochs WHERE sede = ?", (code,))[0] > 1:
+        # The same event has the same ``at``, hence the same day: the day index narrows the look-up.
+        ids = [row[3] for row in new]
+        known = {r[0] for r in tx.all(
+            f"SELECT id FROM events WHERE sede = ? AND day >= ? AND day <= ? AND epoch <> ? AND id IN "
+            f"({', '.join('?' * len(ids))})", (code, min(r[6] for r in new), max(r[6] for r in new), epoch, *ids))}
+    delta = kpis.Delta()
+    for row in new:
+        if row[3] not in known:
+            delta.add(row[6], row[4], events[row[2]]["data"])
+    delta.write(tx, code)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _timezone(value) -> str | None:
+    if value is None:
+        return None
+    try:
+        if checks.is_text(value, 64) and ".." not in value and not value.startswith("/"):
+            _zone(value)
+            return value
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        pass
+    raise CentralError("invalid_timezone", "timezone must be an IANA time zone name, e.g. America/Lima.", 422)
+
+
+def _services(value) -> dict | None:
+    """``{"ORI": {"name", "target_wait_minutes"}}`` as the box sends it (additive to SPEC's body)."""
+    if value is None:
+        return None
+    bad = CentralError("invalid_services", "services must be {code: {\"name\": text, \"target_wait_minutes\": "
+                       "1-1440}}.", 422)
+    if not isinstance(value, dict) or len(value) > 200:
+        raise bad
+    out = {}
+    for service_code, item in value.items():
+        if not checks.is_text(service_code, 64) or not isinstance(item, dict):
+            raise bad
+        name, target = item.get("name"), item.get("target_wait_minutes")
+        if not checks.optional_text(name, 200) or not (target is None or (
+                checks.is_int(target) and target <= 1440)):
+            raise bad
+        out[service_code] = {"name": name or service_code, "target_wait_minutes": target or DEFAULT_TARGET_MINUTES}
+    return out
 
 
 def _anchor(held: tuple, head: dict | None, last_seq: int, received: str) -> tuple:
@@ -269,7 +349,7 @@ def _audit_head(value) -> dict | None:
     return {"row": value["row"], "hash": value["hash"]}
 
 
-def _event_row(code: str, epoch: str, event, index: int) -> tuple:
+def _event_row(code: str, epoch: str, event, index: int, zone: ZoneInfo) -> tuple:
     def bad(what):
         return CentralError("invalid_event", f"events[{index}].{what}", 422)
 
@@ -287,7 +367,8 @@ def _event_row(code: str, epoch: str, event, index: int) -> tuple:
     problem = checks.json_problem(data)
     if problem:
         raise bad(f"data {problem}.")
-    if checks.rfc3339(at) is None:
+    moment = checks.rfc3339(at)
+    if moment is None:
         raise bad("at must be RFC 3339 (extended format) with an offset.")
     ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else {}
     service = ticket.get("service")
@@ -301,19 +382,24 @@ def _event_row(code: str, epoch: str, event, index: int) -> tuple:
         for key in ("wait_seconds", "service_seconds"):
             if not checks.optional_number(attention.get(key)):
                 raise bad(f"data.attention.{key} must be a number.")
-    # ``at`` carries the sede's own offset, so its date is the sede's service day.
-    return (code, epoch, seq, event_id, event_type, at, at[:10], service,
+    # The service day is the date in the sede's own zone: a box sends ``at`` with that offset
+    # already, but a client that sends UTC (``Z``) must not move late-evening events to tomorrow.
+    try:
+        day = moment.astimezone(zone).date().isoformat()
+    except (OverflowError, ValueError):  # year 1 or 9999 at an offset that leaves the calendar
+        raise bad("at is out of range.") from None
+    return (code, epoch, seq, event_id, event_type, at, day, service,
             json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
-def _attention_row(code: str, epoch: str, event: dict):
+def _attention_row(row: tuple, event: dict):
     attention = event["data"].get("attention")
     if not isinstance(attention, dict) or not isinstance(attention.get("outcome"), str):
         return None
-    return (code, epoch, event["seq"], event["id"], attention.get("ticket_id"), attention.get("service"),
+    return (row[0], row[1], event["seq"], event["id"], attention.get("ticket_id"), attention.get("service"),
             attention.get("counter"), attention.get("staff"), attention.get("priority"), attention["outcome"],
             checks.number_or_none(attention.get("wait_seconds")),
-            checks.number_or_none(attention.get("service_seconds")), event["at"][:10])
+            checks.number_or_none(attention.get("service_seconds")), row[6])
 
 
 def anchors(db, code: str) -> dict:

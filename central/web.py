@@ -3,7 +3,8 @@ need a credential (a viewer's, or for one sede's JSON that sede's token); only `
 public."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
@@ -58,19 +59,32 @@ def healthz():
 
 @bp.get("/")
 def overview():
+    """Today per sede (most urgent first), then the period (this month unless asked otherwise)."""
     service.authorize_reader(_db(), request.headers.get("Authorization"))
-    first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
-    data = kpis.national(_db(), first, last, current_app.config["TARGET_WAIT_MINUTES"])
-    return render_template("central/overview.html", data=data)
+    today = _today()
+    first, last = kpis.period(request.args.get("from") or kpis.month_start(today).isoformat(),
+                              request.args.get("to") or today.isoformat(), today)
+    target = current_app.config["TARGET_WAIT_MINUTES"]
+    now = kpis.today(_db(), default_target=target, order=request.args.get("orden", "urgencia"))
+    data = kpis.national(_db(), first, last, target)
+    return render_template("central/overview.html", data=data, now=now, orders=kpis.ORDERS,
+                           year_from=kpis.year_back(today).isoformat(), month_from=kpis.month_start(today).isoformat(),
+                           today=today.isoformat())
 
 
 @bp.get("/sedes/<code>")
 def sede_page(code):
     service.authorize_reader(_db(), request.headers.get("Authorization"))
     sede = _known(code)
-    first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
+    first, last = kpis.period(request.args.get("from"), request.args.get("to"),
+                              datetime.now(ZoneInfo(sede["timezone"])).date())
     data = kpis.sede_kpis(_db(), code, first, last, current_app.config["TARGET_WAIT_MINUTES"])
     return render_template("central/sede.html", sede=sede, data=data)
+
+
+def _today() -> date:
+    """The central office's today (Peru's), not the server's: a UTC server is a day ahead after 19:00."""
+    return datetime.now(ZoneInfo(service.DEFAULT_TIMEZONE)).date()
 
 
 def _known(code) -> dict:

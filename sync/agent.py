@@ -46,13 +46,21 @@ class SyncAgent:
         # before its group's flush, and a seq lost to a power cut would be reused for another event.
         store.flush_wal()
         # The head is read after the events, so it covers at least all of them.
-        new_acked = self.client.push(events, epoch=store.epoch(), audit_head=audit.head(store))
+        new_acked = self.client.push(events, epoch=store.epoch(), audit_head=audit.head(store), about=self.about())
         # Never past what this box holds: a central side that "holds more" is not this box's history.
         new_acked = min(new_acked, self.engine.last_seq())
         self.state.record_ack(new_acked, self.engine.clock())
         if new_acked == acked:
             raise Retryable(f"central did not acknowledge events from seq {acked + 1} (acked_seq {new_acked})")
         return max(0, new_acked - acked)
+
+    def about(self) -> dict:
+        """What the central needs to read this sede's events: its time zone (its service days) and
+        each service's name and target wait (its "within target" figures)."""
+        settings = self.engine.settings
+        return {"timezone": settings.sede["timezone"],
+                "services": {code: {"name": service.name("es"), "target_wait_minutes": service.target_wait_minutes}
+                             for code, service in settings.services.items()}}
 
     def push_all(self, should_stop=lambda: False, progress=None) -> int:
         """Push batches until nothing is pending (or ``should_stop()``); returns events acknowledged.

@@ -81,12 +81,15 @@ class CentralClient:
     def _url(self, what: str) -> str:
         return f"{self.base}/api/v1/sedes/{quote(self.sede, safe='')}/{what}"
 
-    def push(self, events: list[dict], epoch: str | None = None, audit_head: dict | None = None) -> int:
+    def push(self, events: list[dict], epoch: str | None = None, audit_head: dict | None = None,
+             about: dict | None = None) -> int:
         """POST a contiguous batch of this database's ``epoch``, with its audit chain head; returns
-        the central side's ``acked_seq`` for that epoch."""
+        the central side's ``acked_seq`` for that epoch. ``about`` (``{"services", "timezone"}``)
+        is added to the body as is: an additive extension the central uses for its figures."""
         payload = {"sede": self.sede, "events": events}
         if epoch is not None:
             payload = {"sede": self.sede, "epoch": epoch, "events": events, "audit_head": audit_head}
+        payload.update(about or {})
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         response = self._request("POST", self._url("events"), data=body,
                                  headers={"Content-Type": "application/json"})
