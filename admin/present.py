@@ -84,3 +84,23 @@ def service_names(settings, codes) -> str:
     if not codes:
         return t("admin.all_services")
     return ", ".join(settings.services[code].name() if code in settings.services else code for code in codes)
+
+
+def audit_action(action: str, url_map) -> str:
+    """An audit row's action in plain Spanish ("Alta de usuario"): a request's through the endpoint
+    its method and path reach (the path names the user or device, the endpoint the act); an
+    automatic row's through its events. What the catalog lacks is shown as recorded."""
+    method, _, path = action.partition(" ")
+    if path.startswith("/"):
+        from werkzeug.exceptions import HTTPException
+
+        try:
+            endpoint, _ = url_map.bind("localhost").match(path, method=method)
+        except HTTPException:  # a route that no longer exists: the raw action says it
+            return action
+        return t(f"admin.audit_action.{endpoint}", default=action)
+    if action.startswith(("ticket.", "counter.", "day.")):
+        kinds = action.split(",")
+        return t("admin.audit_system", events=", ".join(t(f"admin.audit_event.{kind}", default=kind)
+                                                        for kind in kinds))
+    return t(f"admin.audit_action.{action}", default=action)

@@ -25,7 +25,7 @@ class SettingsFollower:
         self.path = settings.path
         self.env = env
         self.current = dict(settings.sync)
-        self.error: str | None = None
+        self.error = None  # the ConfigError of a file that does not load
         self._lock = threading.Lock()  # the worker's thread and /healthz ask at once
         self._seen = self._stat()
 
@@ -47,7 +47,7 @@ class SettingsFollower:
                 try:
                     current = dict(load_settings(self.path.parent, self.env).sync)
                 except ConfigError as exc:
-                    self.error = str(exc)
+                    self.error = exc
                     log.error("sede.toml changed on disk and does not load; sync keeps its previous settings: %s",
                               exc)
                 else:
@@ -57,10 +57,16 @@ class SettingsFollower:
             return self.current
 
 
-def settings_problem(error: str) -> str:
-    """What /healthz says of a ``sede.toml`` that was edited and no longer loads (operator words)."""
+def settings_problem(error) -> str:
+    """What /healthz says of a ``sede.toml`` that was edited and no longer loads, for whoever reads
+    the JSON; the admin page words the same ConfigError in Spanish from its key and problem."""
     return (f"El archivo sede.toml se modificó y no es válido: {error}. La caja sigue funcionando con los "
             "ajustes que tenía; corrija el archivo y se aplicará solo, sin reiniciar.")
+
+
+def settings_problem_code(error) -> str:
+    """The machine-readable side: ``key:problem`` of the ConfigError (``invalid`` without one)."""
+    return ":".join(part for part in (error.key, error.problem) if part) or "invalid"
 
 
 def init_app(app):
@@ -80,6 +86,7 @@ def init_app(app):
         info = status(box.engine, follower())
         if follower.error:
             info["settings_error"] = settings_problem(follower.error)
+            info["settings_error_code"] = settings_problem_code(follower.error)
         return info
 
     def enabled() -> bool:

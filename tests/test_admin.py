@@ -93,7 +93,8 @@ def test_admin_actions_are_audited(app, admin_client):
                                       "csrf_token": token})
     page = client.get("/admin").get_data(as_text=True)
     assert "Cadena íntegra" in page
-    assert "POST /admin/users" in page
+    # in plain Spanish, the recorded action kept beside it for support
+    assert re.search(r"Alta de usuario\s*<small class=\"audit-raw\"[^>]*>POST /admin/users</small>", page)
 
 
 def test_admin_page_in_chromium(live_box, browser):
@@ -319,3 +320,17 @@ def test_a_box_only_setting_written_on_the_box_survives_other_edits_from_the_web
     response = _settings_form(client, token, edited, follow_redirects=True)
     assert response.status_code == 200 and "se aplicará al reiniciar" in response.get_data(as_text=True)
     assert (data_dir / "sede.toml").read_text(encoding="utf-8") == edited
+
+
+def test_a_hand_edited_sync_table_that_does_not_load_is_explained_in_spanish(app, admin_client, data_dir):
+    from tests.conftest import SEDE_TOML, write_sede
+
+    client, _ = admin_client
+    write_sede(data_dir, SEDE_TOML + '\n[sync]\ncentral_url = "ftp://central.example"\n')
+    health = client.get("/healthz").get_json()["sync"]
+    assert health["settings_error_code"] == "sync.central_url:url"  # for machines
+    page = html.unescape(client.get("/admin").get_data(as_text=True))
+    sync = page[page.index('id="health-sync"'):]
+    sync = sync[:sync.index("</ul>")] if "</ul>" in sync else sync[:2000]
+    assert "sync.central_url debe ser una dirección que empiece con http:// o https://." in sync
+    assert "must be" not in page and "settings_error_code" not in page

@@ -1,6 +1,6 @@
 """The console at the common office screens (issue #16): while a ticket is called and served,
 every control the defender needs is on screen without scrolling, measured in Chromium at 1366×768
-and 1280×800; the waiting list is the server's call order, with class and language on each row
+and 1280×800 (Pausar included: the next thing after the last person of a stretch); the waiting list is the server's call order, with class and language on each row
 and on the ticket in hand; hints follow the state; a staff-issued ticket takes its language."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.test_counter_day import open_counter
 # Everything needed while a ticket is called or served.
 SERVING_CONTROLS = ["#ticket-code", "#ticket-class", "#ticket-language", "#call-next", "#recall", "#start",
                     "#no-show", "#return", "#outcome", "#result", "#case-ref", "#notes", "#finish",
-                    "#transfer-service", "#transfer-note", "#transfer", "#serve-hint"]
+                    "#transfer-service", "#transfer-note", "#transfer", "#serve-hint", "#pause-reason", "#pause"]
 
 
 def console_page(browser, box, username, width, height):

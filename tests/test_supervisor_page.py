@@ -89,3 +89,35 @@ def test_summary_and_alerts_above_the_fold_and_closing_the_day_asks_first(browse
         assert page.is_visible("#alerts li[data-code='printer_down']")
     finally:
         page.context.close()
+
+
+def test_alerts_are_a_polite_live_region_touched_only_when_they_change(browser, sup_box):
+    box = sup_box
+    issue(box, "PEN")
+    issue(box, "PEN")
+    assert box.call("POST", "/counters/v2/open", "ana").status_code == 200  # ORI and CON are staffed
+    page = supervisor_page(browser, box)
+    try:
+        assert page.get_attribute("#alerts", "aria-live") == "polite"
+        page.wait_for_selector("#alerts li[data-code='unstaffed_queue'] >> text=2 personas esperan")
+        page.wait_for_selector("#alerts li[data-code='printer_down']")
+        page.evaluate("""() => {
+            document.querySelector("#alerts li[data-code='printer_down']").dataset.seen = "yes";
+            window.alertChanges = [];
+            new MutationObserver((records) => window.alertChanges.push(...records.map((r) => r.type)))
+              .observe(document.getElementById('alerts'), {childList: true, subtree: true, characterData: true,
+                                                            attributes: true});
+        }""")
+        # A ticket a staffed counter serves: the page renders again, the alerts stay as they were.
+        issue(box, "ORI")
+        page.wait_for_function("document.querySelector('#sum-waiting').textContent === '3'")
+        assert page.evaluate("window.alertChanges") == []
+        # One more person in the unstaffed queue: that alert's words change, the printer's item is untouched.
+        issue(box, "PEN")
+        page.wait_for_selector("#alerts li[data-code='unstaffed_queue'] >> text=3 personas esperan")
+        assert page.evaluate("window.alertChanges") != []
+        assert page.get_attribute("#alerts li[data-code='printer_down']", "data-seen") == "yes"
+        screenshot(page, "supervisor-1366-alerts-live")
+    finally:
+        page.context.close()
+        box.call("POST", "/close-day", "sofia", json={"reason": "Fin de la prueba"})

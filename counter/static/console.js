@@ -75,6 +75,12 @@
         localStorage.setItem("turnero.counter", state.counter.id);
       });
     },
+    "language-first": function () {
+      const enabled = $("language-first").checked;
+      return act(async function () {
+        await L.api("PUT", "/counters/" + encodeURIComponent(counterId()) + "/language-first", {enabled: enabled});
+      });
+    },
     "close": function () {
       return act(async function () {
         const answer = await L.api("POST", "/counters/" + encodeURIComponent(counterId()) + "/close");
@@ -233,6 +239,12 @@
     $("counter-select").disabled = busy || !!held;
     $("open-counter").disabled = busy || (mine() && counter.id === $("counter-select").value);
     $("close-counter").disabled = busy || !mine() || !!held;
+    // Offered to whoever attends in languages besides Spanish (set by the admin).
+    $("language-first-line").hidden = !config.user.languages.length;
+    $("my-languages").textContent = config.user.languages.map(languageName).join(", ");
+    // While the change is under way the box shows the user's click; then the counter's state.
+    if (!busy) $("language-first").checked = !!(mine() && counter.language_first);
+    $("language-first").disabled = busy || !mine();
 
     $("call-next").disabled = busy || !open || !!held;
     $("recall").disabled = busy || !held || held.status !== "called";
@@ -633,6 +645,7 @@
   $("transfer-form").addEventListener("submit", function (e) { e.preventDefault(); actions.transfer(); });
   $("pause-form").addEventListener("submit", function (e) { e.preventDefault(); actions.pause(); });
   $("counter-select").addEventListener("change", render);
+  $("language-first").addEventListener("change", function () { actions["language-first"](); });
 
   const keys = {n: "call-next", r: "recall", i: "start", a: "no-show", u: "return"};
   document.addEventListener("keydown", function (e) {

@@ -13,6 +13,7 @@
   function fail(error) { $("message").textContent = error.message || String(error); }
   function say(text) { $("info").textContent = text || ""; }
   function className(priority) { return t("counter.class_" + (priority || "normal")); }
+  function languageName(code) { return msg["counter.language_" + code] || code || ""; }
   function serviceName(code) { return (config.services[code] || {name: code}).name; }
   function elapsed(seconds) {
     if (seconds === null || seconds === undefined) return "";
@@ -119,19 +120,44 @@
     $("sum-beyond").parentNode.classList.toggle("alarm", summary.beyond_target > 0);
   }
 
+  function alertItem(alert) {
+    const icon = el("span", {class: "alert-icon", text: ICONS[alert.severity] || "!"});
+    icon.setAttribute("aria-hidden", "true");
+    return el("li", {class: "alert alert-" + alert.severity, "data-code": alert.code, "data-key": alertKey(alert),
+                     "data-severity": alert.severity}, [
+      icon,
+      el("strong", {class: "alert-level", text: t("counter.sup.severity_" + alert.severity) + ":"}),
+      el("span", {class: "alert-text", text: " " + alert.message}),
+    ]);
+  }
+
+  function alertKey(alert) {
+    return [alert.code, alert.service || "", alert.counter || "", alert.ticket || ""].join("|");
+  }
+
+  // The list is a polite live region: the 30 s refresh (and every event) renders again, so only what
+  // changed may touch the DOM, else a screen reader would read the same alerts out each time.
   function renderAlerts(alerts) {
-    $("alerts").replaceChildren.apply($("alerts"), alerts.map(function (alert) {
-      const icon = el("span", {class: "alert-icon", text: ICONS[alert.severity] || "!"});
-      icon.setAttribute("aria-hidden", "true");
-      return el("li", {class: "alert alert-" + alert.severity, "data-code": alert.code,
-                       "data-severity": alert.severity}, [
-        icon,
-        el("strong", {class: "alert-level", text: t("counter.sup.severity_" + alert.severity) + ":"}),
-        el("span", {class: "alert-text", text: " " + alert.message}),
-      ]);
-    }));
+    const list = $("alerts");
+    const shown = {};
+    Array.from(list.children).forEach(function (item) { shown[item.dataset.key] = item; });
+    alerts.forEach(function (alert, index) {
+      const key = alertKey(alert);
+      let item = shown[key];
+      delete shown[key];
+      if (item && item.dataset.severity !== alert.severity) { item.remove(); item = null; }
+      if (!item) {
+        item = alertItem(alert);
+      } else {
+        const text = item.querySelector(".alert-text");
+        if (text.textContent !== " " + alert.message) text.textContent = " " + alert.message;
+      }
+      if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
+    });
+    Object.keys(shown).forEach(function (key) { shown[key].remove(); });
     $("alerts-none").hidden = alerts.length > 0;
-    $("alert-count").textContent = alerts.length ? "(" + alerts.length + ")" : "";
+    const count = alerts.length ? "(" + alerts.length + ")" : "";
+    if ($("alert-count").textContent !== count) $("alert-count").textContent = count;
   }
 
   function render() {
@@ -162,6 +188,7 @@
       }
       let stateText = t("counter.state_" + counter.state);
       if (counter.state === "paused") stateText = t("counter.sup.paused_because", {reason: counter.pause_reason || ""});
+      if (counter.state !== "closed" && counter.language_first) stateText += " · " + t("counter.language_first");
       return el("tr", {"data-counter": counter.id}, [
         el("th", {scope: "row", text: counter.name}),
         el("td", {text: counter.staff || ""}),
@@ -202,6 +229,7 @@
         el("th", {scope: "row", text: ticket.code}),
         el("td", {text: ticket.service_label}),
         el("td", {text: className(ticket.priority)}),
+        el("td", {class: "language-cell", text: languageName(ticket.language)}),
         el("td", {class: "num waited", "data-seconds": ticket.waited_seconds}),
         el("td", {text: person}),
         el("td", {}, [button(t("counter.sup.cancel"), t("counter.sup.cancel") + " " + ticket.code,
