@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-from admin.present import health_lines, moment, role_name, service_names
+from admin.present import audit_action, health_lines, moment, role_name, service_names
 from admin.settings_file import (commit_settings_text, digest, line_of_key, read_settings_text,
                                  stage_settings_text, still_in_use)
 from config import ConfigError, box_only_changes, load_settings
 from turnero import audit
 from turnero.errors import DomainError
+from turnero.i18n import LANGUAGE_NAMES
 from turnero.i18n import translate as t
 from turnero.web import reload
 from turnero.web.auth import action_audit, box
@@ -69,6 +70,17 @@ def explain_config_error(exc: ConfigError, text: str) -> tuple[str, int | None]:
     return problem, None
 
 
+def _spanish_settings_error(data: dict, settings_problem: str | None) -> dict:
+    """A part's health as the admin reads it: the sync's complaint about the edited file (English
+    inside, for /healthz) is said with the page's own Spanish explanation of the same file, and its
+    machine-readable code is left to /healthz."""
+    if "settings_error" not in data:
+        return data
+    data = {name: value for name, value in data.items() if name != "settings_error_code"}
+    data["settings_error"] = settings_problem or t("admin.settings_fixed_meanwhile")
+    return data
+
+
 def _overview(settings_text: str | None = None, settings_error: str | None = None, status: int = 200,
               error_line: int | None = None, pairing: dict | None = None):
     """The admin page; a refused settings save shows it again with the edit kept and the reason; a new
@@ -84,16 +96,20 @@ def _overview(settings_text: str | None = None, settings_error: str | None = Non
             on_disk = ""
         settings_problem = explain_config_error(exc, on_disk)[0]
     clock = the_box.engine.clock
-    health = {name: health_lines(name, provider(), clock) for name, provider in the_box.health.items()}
+    health = {name: health_lines(name, _spanish_settings_error(provider(), settings_problem), clock)
+              for name, provider in the_box.health.items()}
     intact, audited, detail = audit.verify(the_box.store)
     return render_template(
         "admin/overview.html", settings=the_box.settings, users=the_box.accounts.users(),
         devices=the_box.accounts.devices(), health=health, settings_problem=settings_problem,
         discreet=[service for service in the_box.settings.services.values() if service.discreet],
+        # Spanish is everyone's: the choice is of the other languages the sede serves in.
+        attended=[(code, LANGUAGE_NAMES.get(code, code)) for code in the_box.settings.sede["languages"] if code != "es"],
         pairing=pairing,
         audit_intact=intact, audit_count=audited, audit_detail=detail,
         audit_rows=audit.entries(the_box.store, 20), when=lambda value: moment(value, clock),
-        role_name=role_name, service_names=lambda codes: service_names(the_box.settings, codes), tests=current_app.extensions.get("turnero.device_tests", {}),
+        role_name=role_name, action_name=lambda action: audit_action(action, current_app.url_map),
+        service_names=lambda codes: service_names(the_box.settings, codes), tests=current_app.extensions.get("turnero.device_tests", {}),
         settings_text=read_settings_text(the_box.data_dir) if settings_text is None else settings_text,
         settings_error=settings_error, error_line=error_line, can_reload=reload.can_reload()), status
 
@@ -174,6 +190,16 @@ def set_services(username):
     chosen = [code for code in request.form.getlist("services") if code in discreet]
     _outcome(lambda: box().accounts.set_services(username, chosen, audit=action_audit()),
              t("admin.access_saved", name=username))
+    return redirect(url_for("admin.overview") + "#usuarios")
+
+
+@admin.post("/admin/users/<username>/languages")
+@staff_page("admin")
+def set_languages(username):
+    """The languages this user attends in without an interpreter (Ley 29735)."""
+    _outcome(lambda: box().accounts.set_languages(username, request.form.getlist("languages"),
+                                                  box().settings.sede["languages"], audit=action_audit()),
+             t("admin.languages_saved", name=username))
     return redirect(url_for("admin.overview") + "#usuarios")
 
 

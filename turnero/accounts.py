@@ -16,14 +16,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from turnero.audit import record as record_audit
 from turnero.errors import DomainError, conflict, invalid
+from turnero.i18n import LANGUAGE_NAMES
 
-STAFF_ROLES = ("staff", "supervisor", "admin")
+STAFF_ROLES = ("staff", "supervisor", "admin", "traductor")
 DEVICE_ROLES = ("kiosk", "display")
 # Which roles satisfy a required role: a supervisor may do what staff do, an admin what both do.
+# A translator is granted nothing but its own role (the translation studio, which admins use
+# too): no console, no queue, no personal data.
 ROLE_GRANTS = {
     "staff": {"staff", "supervisor", "admin"},
     "supervisor": {"supervisor", "admin"},
     "admin": {"admin"},
+    "traductor": {"traductor", "admin"},
     "kiosk": {"kiosk"},
     "display": {"display"},
 }
@@ -32,7 +36,7 @@ _dummy_hash = _hasher.hash("not-a-password")
 
 
 class Principal(dict):
-    """Who is asking: {"kind": "user"|"device", "name", "role", "services"}."""
+    """Who is asking: {"kind": "user"|"device", "name", "role", "services"} (a user also "languages")."""
 
     @property
     def role(self) -> str:
@@ -173,9 +177,29 @@ class Accounts:
             if not changed:
                 raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
 
+    def set_languages(self, username: str, languages: list, offered, audit: dict | None = None) -> None:
+        """The languages a user attends in without an interpreter (Ley 29735), of those the sede
+        offers (``offered``). Errors: invalid_language (422), unknown_user (404)."""
+        if not isinstance(languages, list):
+            raise invalid("invalid_language", "Indique una lista de idiomas.")
+        unknown = [code for code in languages if code not in LANGUAGE_NAMES or code not in offered]
+        if unknown:
+            raise invalid("invalid_language", f"Idioma no disponible en esta sede: {unknown[0]!r}.")
+        with self.store.write(audit=audit) as tx:
+            changed = tx.execute("UPDATE users SET languages = ? WHERE username = ?",
+                                 (json.dumps(sorted(set(languages))), username)).rowcount
+            if not changed:
+                raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
+
+    def languages(self, username: str) -> list:
+        row = self.store.read_one("SELECT languages FROM users WHERE username = ?", (username,))
+        if row is None:
+            raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
+        return json.loads(row["languages"])
+
     def users(self) -> list[dict]:
         return [{"username": row["username"], "role": row["role"], "active": bool(row["active"]),
-                 "services": json.loads(row["services"])}
+                 "services": json.loads(row["services"]), "languages": json.loads(row["languages"])}
                 for row in self.store.read("SELECT * FROM users ORDER BY username")]
 
     def authenticate(self, token: str | None, now: float) -> Principal | None:
@@ -184,11 +208,11 @@ class Accounts:
             return None
         digest = token_hash(token)
         row = self.store.read_one(
-            "SELECT u.username, u.role, u.services FROM sessions s JOIN users u ON u.id = s.user_id "
+            "SELECT u.username, u.role, u.services, u.languages FROM sessions s JOIN users u ON u.id = s.user_id "
             "WHERE s.token_hash = ? AND s.expires_at > ? AND u.active = 1", (digest, now))
         if row is not None:
             return Principal(kind="user", name=row["username"], role=row["role"],
-                             services=json.loads(row["services"]))
+                             services=json.loads(row["services"]), languages=json.loads(row["languages"]))
         row = self.store.read_one("SELECT * FROM devices WHERE token_hash = ? AND revoked_at IS NULL", (digest,))
         if row is not None:
             return Principal(kind="device", name=row["name"], role=row["role"], services=json.loads(row["services"]))

@@ -128,8 +128,10 @@ class Engine(QueueQueries):
         with self.store.write(audit=audit) as tx:
             state = self._take_counter(tx, counter_id, staff, for_call=True)
             services = [code for code in json.loads(state["services"]) if code in self.settings.services]
+            mine, hold = self.language_rule(tx.conn, state, staff)
             chosen = ordering.next_waiting(tx.conn, self.settings.services, services, tx.now,
-                                           state["preferential_streak"], self.settings.sede["preferential_streak"])
+                                           state["preferential_streak"], self.settings.sede["preferential_streak"],
+                                           mine, hold)
             if chosen is None:
                 return None
             return self._call(tx, self._row(tx, chosen), counter_id, staff)
@@ -363,6 +365,23 @@ class Engine(QueueQueries):
                 raise conflict("counter_not_paused", "La ventanilla no está en pausa.")
             self._set_state(tx, counter_id, "open", staff, None, "counter.resumed")
             return self.counter_view(tx.conn, counter_id)
+
+    def set_language_first(self, counter_id: str, staff: str, enabled: bool, supervisor: bool = False,
+                           audit: dict | None = None) -> dict:
+        """Turn "primero en mis idiomas" on or off for a counter (its holder, or a supervisor).
+
+        Errors: unknown_counter (404); counter_closed, counter_taken (409). Emits
+        ``counter.language_first_changed`` with the counter and ``by``."""
+        self.counter_settings(counter_id)
+        with self.store.write(audit=audit) as tx:
+            if not supervisor:
+                self._own_state(tx, counter_id, staff)
+            else:
+                self.counter_state(tx, counter_id)
+            tx.execute("UPDATE counter_state SET language_first = ? WHERE counter = ?", (int(enabled), counter_id))
+            view = self.counter_view(tx.conn, counter_id)
+            tx.append_event("counter.language_first_changed", {"counter": view, "by": staff})
+            return view
 
     def _own_state(self, tx, counter_id, staff):
         state = self.counter_state(tx, counter_id)

@@ -11,10 +11,17 @@ plain string like every other key. A language's plural forms are used once it ha
 :data:`PLURAL_RULES` and its catalog has the message's ``.other``; otherwise the Spanish forms
 are shown with the Spanish rule, never a mix. Pages pick the form in the browser with
 ``Intl.PluralRules`` of :func:`plural_language`, which follows the same CLDR rules.
+
+Translations made in the sede (the translation studio, :mod:`turnero.translations`) lie over the
+files once a second person has reviewed them; Spanish is never overridden. A process is given
+their source with :func:`init` (the app factory does it); several processes share one database,
+so each checks the source's version at most once a second and reloads when another process
+changed it. A process without a source (a test, the central) shows the files alone.
 """
 from __future__ import annotations
 
 import json
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,14 +31,68 @@ LANGUAGE_NAMES = {"es": "Español", "qu": "Runasimi (Quechua)", "ay": "Aymar aru
                   "shp": "Shipibo-Konibo", "en": "English"}
 
 
+CHECK_SECONDS = 1.0  # how stale another process's review may be here
+
+
 @lru_cache(maxsize=None)
-def catalog(language: str) -> dict:
+def shipped(language: str) -> dict:
+    """The catalog files of ``language`` alone (key -> text)."""
     merged: dict = {}
     folder = LOCALE_DIR / language
     if folder.is_dir():
         for path in sorted(folder.glob("*.json")):
             merged.update(json.loads(path.read_text(encoding="utf-8")))
     return merged
+
+
+class _Overlay:
+    """The reviewed translations of this process's source, by language, with the version they
+    were read at. Its state is replaced whole, never changed in place: readers need no lock."""
+
+    def __init__(self, source=None):
+        self.source = source  # .version() -> int | None (None: unknown now), .reviewed(lang) -> dict
+        self.version = None
+        self.checked = float("-inf")
+        self.merged: dict = {}
+
+    def catalog(self, language: str) -> dict:
+        now = time.monotonic()
+        if now - self.checked >= CHECK_SECONDS:
+            self.checked = now
+            version = self.source.version()
+            if version is not None and version != self.version:
+                self.version, self.merged = version, {}
+        merged = self.merged.get(language)
+        if merged is None:
+            version, files, spanish = self.version, shipped(language), shipped(DEFAULT)
+            # Only keys Spanish still has: a string removed from the files leaves no orphan on a page.
+            reviewed = {key: text for key, text in self.source.reviewed(language).items() if key in spanish}
+            merged = {**files, **reviewed} if reviewed else files
+            if self.version == version:  # not read across a reload made meanwhile by another thread
+                self.merged = {**self.merged, language: merged}
+        return merged
+
+
+_overlay = _Overlay()
+
+
+def init(source) -> None:
+    """Lay ``source``'s reviewed translations over the files in this process (None: files only)."""
+    global _overlay
+    _overlay = _Overlay(source)
+
+
+def refresh() -> None:
+    """Check the source on the next lookup (this process has just changed it)."""
+    _overlay.checked = float("-inf")
+
+
+def catalog(language: str) -> dict:
+    """Every text of ``language``: its files, and over them the translations reviewed in the sede."""
+    overlay = _overlay
+    if language == DEFAULT or overlay.source is None:
+        return shipped(language)
+    return overlay.catalog(language)
 
 
 def _one_other(count) -> str:

@@ -8,6 +8,16 @@
 Within a tier, whoever has waited longest (``queued_at``) goes first, across all the services a
 counter serves. A late appointment falls back to tier 3/4 by its arrival. The optional sede rule
 ``preferential_streak = N`` lets one normal ticket through after N preferential calls in a row.
+
+"Primero en mis idiomas" (a counter's choice; ``mine`` = the languages its holder attends in,
+``hold`` = ``[console] language_first_max_hold_minutes`` in seconds). The rules above choose the
+tier of the next call (the streak rule included); inside that tier, instead of its first ticket,
+the counter calls the first one, in the same order, that is *favoured*: in one of ``mine``, or
+waiting for ``hold`` or longer (``now - queued_at >= hold``). If none is, the tier's first ticket.
+So the rule never crosses tiers, and **a ticket that has waited ``hold`` is never passed over by
+it**: any ticket called before it is one the plain order also puts first. A ticket is passed over
+for a language only during its first ``hold`` of waiting. With no languages (a Spanish-only
+defender) or ``hold = 0`` the order is the plain one.
 """
 from __future__ import annotations
 
@@ -46,28 +56,43 @@ def queue_order(waiting, services: dict, now: float) -> list:
     return sorted(waiting, key=lambda ticket: sort_key(ticket, services, now))
 
 
-def call_order(waiting, services: dict, now: float, preferential_streak: int, streak_limit: int) -> list:
+def favoured(ticket, mine, hold: float, now: float) -> bool:
+    """Whether "primero en mis idiomas" lets ``ticket`` go ahead of its tier (see the module)."""
+    return bool(mine) and hold > 0 and (ticket["language"] in mine or ticket["queued_at"] <= now - hold)
+
+
+def call_order(waiting, services: dict, now: float, preferential_streak: int, streak_limit: int,
+               mine=(), hold: float = 0) -> list:
     """Waiting tickets of one counter in the order it will call them if it keeps pressing
     "Llamar siguiente" and nothing else changes: :func:`pick_next` applied again and again, the
     counter's streak moving as the engine moves it (+1 after a Ley 28683 class, else back to 0).
 
     The console's waiting list is this order, so its first row is always call-next's choice. In
-    O(n log n): one sort, then a walk that skips ahead to the oldest normal ticket when the
-    streak rule lets one through."""
+    O(n log n): one sort, then a walk over each tier's queue and its favoured tickets."""
     ordered = queue_order(waiting, services, now)
-    tiers = [tier(ticket, services, now) for ticket in ordered]
-    normals = deque(index for index, rank in enumerate(tiers) if rank == TIER_NORMAL)
+    pending = {rank: deque() for rank in (TIER_APPOINTMENT, TIER_URGENT, TIER_PREFERENTIAL, TIER_NORMAL)}
+    preferred = {rank: deque() for rank in pending}
+    for index, ticket in enumerate(ordered):
+        rank = tier(ticket, services, now)
+        pending[rank].append(index)
+        if favoured(ticket, mine, hold, now):
+            preferred[rank].append(index)
     taken = [False] * len(ordered)
-    head, streak, out = 0, preferential_streak, []
+
+    def first(queue):
+        while queue and taken[queue[0]]:
+            queue.popleft()
+        return queue[0] if queue else None
+
+    streak, out = preferential_streak, []
     while len(out) < len(ordered):
-        while taken[head]:
-            head += 1
-        pick = head
-        if streak_limit and streak >= streak_limit and tiers[head] == TIER_PREFERENTIAL:
-            while normals and taken[normals[0]]:
-                normals.popleft()
-            if normals:
-                pick = normals[0]
+        rank = next(rank for rank in pending if first(pending[rank]) is not None)
+        if (streak_limit and streak >= streak_limit and rank == TIER_PREFERENTIAL
+                and first(pending[TIER_NORMAL]) is not None):
+            rank = TIER_NORMAL
+        pick = first(preferred[rank])
+        if pick is None:
+            pick = first(pending[rank])
         taken[pick] = True
         out.append(ordered[pick])
         streak = streak + 1 if is_preferential(ordered[pick]["priority"]) else 0
@@ -127,39 +152,51 @@ def _tier_sql(services: dict, codes: list, now: float) -> tuple[str, list]:
 
 
 def next_waiting(conn, services: dict, codes: list, now: float, preferential_streak: int,
-                 streak_limit: int) -> str | None:
+                 streak_limit: int, mine=(), hold: float = 0) -> str | None:
     """The id of the ticket a counter serving ``codes`` calls next, or None: :func:`pick_next`'s
     rule, chosen in SQL so a long queue is not loaded and sorted in Python under the write lock."""
     if not codes:
         return None
     tier, tier_params = _tier_sql(services, codes, now)
     where = f"status = 'waiting' AND service IN ({','.join('?' * len(codes))})"
-    first = conn.execute(
-        f"SELECT id, tier FROM (SELECT id, appointment_at, queued_at, number, ({tier}) AS tier FROM tickets"
-        f" WHERE {where}) ORDER BY tier, CASE WHEN tier = {TIER_APPOINTMENT} THEN appointment_at ELSE queued_at END,"
-        f" queued_at, number LIMIT 1", (*tier_params, *codes)).fetchone()
+    inner = (f"SELECT id, appointment_at, queued_at, number, language, ({tier}) AS tier FROM tickets"
+             f" WHERE {where}")
+    order = f"CASE WHEN tier = {TIER_APPOINTMENT} THEN appointment_at ELSE queued_at END, queued_at, number"
+    first = conn.execute(f"SELECT id, tier FROM ({inner}) ORDER BY tier, {order} LIMIT 1",
+                         (*tier_params, *codes)).fetchone()
     if first is None:
         return None
-    if streak_limit and preferential_streak >= streak_limit and first[1] == TIER_PREFERENTIAL:
+    chosen, rank = first
+    if streak_limit and preferential_streak >= streak_limit and rank == TIER_PREFERENTIAL:
         normal = conn.execute(
             f"SELECT id FROM tickets WHERE {where} AND ({tier}) = {TIER_NORMAL} ORDER BY queued_at, number LIMIT 1",
             (*codes, *tier_params)).fetchone()
         if normal is not None:
-            return normal[0]
-    return first[0]
+            chosen, rank = normal[0], TIER_NORMAL
+    if mine and hold > 0:
+        mine = sorted(mine)
+        favoured_row = conn.execute(
+            f"SELECT id FROM ({inner}) WHERE tier = ? AND (language IN ({','.join('?' * len(mine))})"
+            f" OR queued_at <= ?) ORDER BY {order} LIMIT 1",
+            (*tier_params, *codes, rank, *mine, now - hold)).fetchone()
+        if favoured_row is not None:
+            chosen = favoured_row[0]
+    return chosen
 
 
-def pick_next(waiting, services: dict, now: float, preferential_streak: int, streak_limit: int):
-    """The ticket a counter calls next, or None. ``preferential_streak`` is the counter's run.
+def pick_next(waiting, services: dict, now: float, preferential_streak: int, streak_limit: int,
+              mine=(), hold: float = 0):
+    """The ticket a counter calls next, or None. ``preferential_streak`` is the counter's run;
+    ``mine`` and ``hold``: "primero en mis idiomas" (the module's last paragraph).
 
     The rule as readable Python; call-next runs :func:`next_waiting`, its SQL form (the tests hold
     the two to the same choice)."""
     ordered = queue_order(waiting, services, now)
     if not ordered:
         return None
-    first = ordered[0]
-    if streak_limit and preferential_streak >= streak_limit and tier(first, services, now) == TIER_PREFERENTIAL:
-        for ticket in ordered:
-            if tier(ticket, services, now) == TIER_NORMAL:
-                return ticket
-    return first
+    rank = tier(ordered[0], services, now)
+    if streak_limit and preferential_streak >= streak_limit and rank == TIER_PREFERENTIAL:
+        if any(tier(ticket, services, now) == TIER_NORMAL for ticket in ordered):
+            rank = TIER_NORMAL
+    same = [ticket for ticket in ordered if tier(ticket, services, now) == rank]
+    return next((ticket for ticket in same if favoured(ticket, mine, hold, now)), same[0])

@@ -112,12 +112,12 @@ class QueueQueries:
         counter = self.counter_settings(counter_id)
         conn = self.store.connect()
         now = self.clock()
-        state = conn.execute("SELECT state, services, preferential_streak FROM counter_state WHERE counter = ?",
-                             (counter_id,)).fetchone()
+        state = conn.execute("SELECT * FROM counter_state WHERE counter = ?", (counter_id,)).fetchone()
         if state is not None and state["state"] != "closed" and state["services"]:
             codes, streak = json.loads(state["services"]), state["preferential_streak"] or 0
+            mine, hold = self.language_rule(conn, state, state["staff"])
         else:
-            codes, streak = list(counter.services), 0
+            codes, streak, mine, hold = list(counter.services), 0, (), 0
         codes = [code for code in codes if code in self.settings.services]
         rows = conn.execute(f"SELECT * FROM tickets WHERE status = 'waiting' AND service IN"
                             f" ({','.join('?' * len(codes))})", codes).fetchall() if codes else []
@@ -128,9 +128,18 @@ class QueueQueries:
                 places[row["id"]] = index + 1
         estimates, _served = self.estimates.tickets(conn)
         ordered = ordering.call_order(rows, self.settings.services, now, streak,
-                                      self.settings.sede["preferential_streak"])
-        return {"counter": counter_id, "services": codes,
+                                      self.settings.sede["preferential_streak"], mine, hold)
+        return {"counter": counter_id, "services": codes, "language_first": bool(mine and hold),
                 "tickets": [self.views.ticket(row, places[row["id"]], estimates.get(row["id"])) for row in ordered]}
+
+    def language_rule(self, conn, state, staff) -> tuple[tuple, float]:
+        """``(mine, hold)`` for :mod:`turnero.ordering`: the languages ``staff`` attends in and the
+        bound in seconds while the counter calls "primero en mis idiomas", else ``((), 0)``."""
+        if not state["language_first"]:
+            return (), 0
+        row = conn.execute("SELECT languages FROM users WHERE username = ?", (staff,)).fetchone()
+        mine = tuple(json.loads(row["languages"])) if row is not None else ()
+        return mine, self.settings.console["language_first_max_hold_minutes"] * 60
 
     def services_overview(self) -> list[dict]:
         conn = self.store.connect()

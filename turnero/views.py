@@ -97,6 +97,7 @@ class Views:
             "pause_reason": state_row["pause_reason"] if state_row is not None and state == "paused" else None,
             "since": self.clock.rfc3339(state_row["since"]) if state_row is not None else None,
             "ticket": ticket,
+            "language_first": bool(state_row["language_first"]) if state_row is not None else False,
         }
 
     def event(self, event: dict) -> dict:

@@ -429,6 +429,22 @@ def counter_services(counter_id):
         box().engine, counter_id, services, _me(), field(body, "reason", str), audit=action_audit())})
 
 
+@api.put("/counters/<counter_id>/language-first")
+@requires(*STAFF)
+def language_first(counter_id):
+    enabled = field(json_body(required=True), "enabled", bool, required=True)
+    return staff_json({"counter": box().engine.set_language_first(counter_id, _me(), enabled, supervisor=_supervisor(),
+                                                               audit=action_audit())})
+
+
+@api.put("/users/<username>/languages")
+@requires("admin")
+def user_languages(username):
+    languages = field(json_body(required=True), "languages", list, required=True)
+    box().accounts.set_languages(username, languages, box().settings.sede["languages"], audit=action_audit())
+    return jsonify({"user": {"username": username, "languages": box().accounts.languages(username)}})
+
+
 @api.post("/close-day")
 @requires("supervisor")
 def close_day():

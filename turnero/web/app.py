@@ -32,8 +32,10 @@ from turnero.web import limits
 from turnero.clock import SedeClock
 from turnero.engine import Engine
 from turnero.errors import DomainError
+from turnero import i18n
 from turnero.periodic import Periodic
 from turnero.stats import keep_day_figures
+from turnero.translations import Translations
 from turnero.store import DB_FILE, GroupCommit, Store, wal_path
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                         lambda: box.connections is not None and box.connections.requests > 1) \
         if served else None
     store = Store.in_data_dir(data_dir, clock, checkpoints=not served, group_commit=group)
+    i18n.init(Translations(store))  # the sede's reviewed translations over the catalog files
     engine = Engine(store, settings, clock)
     box = Box(data_dir=data_dir, settings=settings, store=store, engine=engine,
               accounts=Accounts(store, settings.sede["session_hours"]), server_lock=server_lock,

@@ -76,10 +76,16 @@ def staff_page(*roles: str):
     return decorate
 
 
+# Where a sign-in with no page asked for lands: each role's own first page (a translator may
+# open nothing but the studio).
+HOME_OF_ROLE = {"traductor": "/admin/traducciones"}
+
+
 def _safe_next(target: str | None) -> str:
+    """``target`` if it is a path of this box, else "" (the role's own first page)."""
     parsed = urlparse(target or "")
     if not target or parsed.scheme or parsed.netloc or not target.startswith("/"):
-        return "/counter"
+        return ""
     return target
 
 
@@ -101,7 +107,7 @@ def login():
             session.clear()
             session["token"] = result["token"]
             session["username"] = result["user"]["username"]
-            return redirect(next_url)
+            return redirect(next_url or HOME_OF_ROLE.get(result["user"]["role"], "/counter"))
     return render_template("login.html", error=error, next_url=next_url), 401 if error else 200
 
 
