@@ -256,6 +256,26 @@ DROP TABLE users;
 ALTER TABLE users_new RENAME TO users;
 ALTER TABLE sessions_new RENAME TO sessions
 """,
+    # 13: the translation studio: UI strings translated in the sede (Spanish stays in the files);
+    # a string reaches citizens only once a second person marked it revisado (turnero.translations)
+    """
+CREATE TABLE translations (
+    language TEXT NOT NULL,
+    key TEXT NOT NULL,
+    text TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('borrador', 'revisado')),
+    author TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    reviewer TEXT,
+    reviewed_at REAL,
+    PRIMARY KEY (language, key)
+)
+""",
+    # 14: a counter may call "primero en mis idiomas" (its holder's languages first within a
+    # tier, bounded: turnero/ordering.py); the counter's choice, kept whoever holds it
+    """
+ALTER TABLE counter_state ADD COLUMN language_first INTEGER NOT NULL DEFAULT 0
+""",
 ]
 
 # The migration that creates ``box_identity``; the store gives the database its epoch right after it.
