@@ -19,10 +19,12 @@ HERE = Path(__file__).resolve().parent
 QUICK_ARGS = {
     "bench_console": ["--actions", "60"],
     "bench_display": ["--calls", "20"],
+    "bench_reports": ["--tickets", "10000", "--runs", "3"],
     "bench_stats": ["--tickets", "10000", "--runs", "5"],
     "bench_sync_backlog": ["--events", "10000"],
     "bench_sync_fanin": ["--boxes", "4", "--events", "1000"],
     "bench_voice": ["--calls", "5"],
+    "bench_voice_pack": ["--calls-after", "5"],
 }
 
 

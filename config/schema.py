@@ -95,6 +95,35 @@ def _hours(value):
     return None
 
 
+INDICATORS = ("issued", "served", "within_target", "median_wait", "no_show", "preferential", "preferential_wait",
+              "service_time", "survey_mean")
+INDICATOR_KEYS = {"code": str, "baseline": (int, float), "expected": (int, float)}
+
+
+def _text_map(value, what):
+    for key, text in value.items():
+        if not isinstance(text, str) or not text.strip() or len(text) > 80:
+            return Problem(f"{what}.{key} must be a non-empty text of at most 80 characters; got {text!r}",
+                           "text_map", key=key, value=text)
+    return None
+
+
+def _indicators(value):
+    for name, entry in value.items():
+        if name not in INDICATORS:
+            return Problem(f"unknown indicator {name!r} (known: {', '.join(INDICATORS)})", "indicator",
+                           value=name, known=", ".join(INDICATORS))
+        if not isinstance(entry, dict):
+            return Problem(f"indicators.{name} must be a table with code, baseline, expected", "indicator_table",
+                           value=name)
+        for key, given in entry.items():
+            kinds = INDICATOR_KEYS.get(key)
+            if kinds is None or isinstance(given, bool) or not isinstance(given, kinds):
+                return Problem(f"indicators.{name}.{key}: expected code (text), baseline or expected (numbers); "
+                               f"got {key} = {given!r}", "indicator_key", value=f"{name}.{key}")
+    return None
+
+
 TABLES = {
     "sede": {
         "code": Key(str, rule=_pattern(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", "letters, digits, '-' or '_'")),
@@ -170,6 +199,10 @@ TABLES = {
         # few to test document numbers against the day's appointments.
         "lookups_per_minute": Key(int, 10, _range(1, 600)),
         "privacy_url": Key(str, ""),
+        # Say each step aloud once when it is shown (after the first touch: browsers hold sound until then).
+        "speak_steps": Key(bool, False),
+        # The folder of the services' pictograms ([[services]] pictogram names a file in it).
+        "pictogram_dir": Key(str, "", box_only=True),
     },
     "display": {
         "previous_calls": Key(int, 6, _range(0, 20)),
@@ -181,6 +214,9 @@ TABLES = {
         "sound": Key(bool, True),
         # The supervisor page warns of a counter paused this long or longer.
         "long_pause_minutes": Key(int, 15, _range(1, 480)),
+        # "Primero en mis idiomas" never passes over a ticket that has waited this long (0: the
+        # toggle changes nothing). The rule: turnero/ordering.py.
+        "language_first_max_hold_minutes": Key(int, 10, _range(0, 120)),
     },
     # How the box serves: deployment settings, changed only in the file on the box.
     "server": {
@@ -203,6 +239,14 @@ TABLES = {
         "median_wait_goal_minutes": Key(int, 15, _range(0, 1440)),
         "preferential_wait_goal_minutes": Key(int, 10, _range(0, 1440)),
         "served_goal_month": Key(int, 0, _range(0, 10_000_000)),
+        # The matter (materia) of each result code, for the reports' count by matter:
+        # { "PEN-01" = "Patrocinio", ... }. A result code not listed counts as "sin materia".
+        "matters": Key(dict, {}, lambda value: _text_map(value, "matters")),
+        # The monthly indicator table (ministry method): per indicator, its code, baseline and
+        # expected value: [reports.indicators.median_wait] code = "IND-04", baseline = 25, expected = 15.
+        # Without a baseline, the previous month's figure is used; without an expected value, the
+        # goal keys above (when set).
+        "indicators": Key(dict, {}, _indicators),
     },
 }
 
@@ -212,6 +256,9 @@ SERVICE_KEYS = {
     "names": Key(dict),
     "descriptions": Key(dict, {}),
     "icon": Key(str, "help"),
+    # A picture for the kiosk's button, a file name in [kiosk] pictogram_dir (empty: the icon).
+    "pictogram": Key(str, "", _pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}\.(png|svg|webp)",
+                                       "a file name ending in .png, .svg or .webp, without folders")),
     "daily_cap": Key(int, 0, _range(0, 100000)),
     "target_wait_minutes": Key(int, 30, _range(1, 1440)),
     "service_minutes": Key(int, 15, _range(1, 480)),

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from turnero.errors import DomainError
 from turnero.i18n import translate
+from turnero.report_breakdowns import ticket_rows
 from turnero.stats import compute_stats
 
 # (column key, catalog key of its heading)
@@ -23,7 +24,13 @@ COLUMNS = (
     ("within_target", "counter.reports.col_within_target"),
     ("preferential", "counter.reports.col_preferential"),
     ("preferential_wait", "counter.reports.col_preferential_wait"),
+    ("referred", "counter.reports.col_referred"),
 )
+# The page splits each section's figures in two narrower tables (the office screen is 1366 px wide).
+COUNT_KEYS = ("name", "issued", "served", "no_shows", "referred", "transferred", "cancelled", "within_target",
+              "preferential")
+TIME_KEYS = ("name", "wait_median", "wait_p90", "wait_max", "service_median", "service_p90", "service_max",
+             "preferential_wait")
 SECTIONS = {"totals": "total", "services": "servicio", "counters": "ventanilla", "staff": "personal"}
 
 
@@ -51,6 +58,7 @@ def figure_row(section: str, key: str, name: str, entry: dict) -> dict:
         "preferential": percent(entry.get("preferential_issued_share", entry.get("preferential_share"))
                                 if section in ("services", "totals") else entry["preferential_share"]),
         "preferential_wait": minutes(entry["preferential_wait_seconds"]["median"]),
+        "referred": str(entry["referred"]),
     }
 
 
@@ -106,6 +114,7 @@ def csv_text(stats: dict, headings: list[str], staffing: dict | None = None) -> 
     writer.writerow(["fecha", "emitidos", "atendidos", "no_se_presentaron"])
     for day in stats["daily"]:
         writer.writerow([day["date"], day["issued"], day["served"], day["no_shows"]])
+    _breakdown_sections(writer, stats)
     if staffing is not None:
         writer.writerow([])
         writer.writerow(["dia_semana", "hora", "llegadas_por_hora", "ventanillas_sugeridas", "dias_observados"])
@@ -114,6 +123,84 @@ def csv_text(stats: dict, headings: list[str], staffing: dict | None = None) -> 
                 slot = day["slots"][hour]
                 writer.writerow([WEEKDAYS[day["weekday"]], f"{hour:02d}", slot["arrivals"], slot["counters"],
                                  day["days"]])
+    return "\ufeff" + out.getvalue()
+
+
+OUTCOME_WORDS = {"resolved": "resuelto", "pending": "pendiente", "referred": "derivado", "no_show": "no_se_presento"}
+
+
+def _breakdown_sections(writer, stats: dict) -> None:
+    """The page's breakdowns as further tables, each after a blank row, headed by fixed column
+    names (like the tables above). Names (counters, matters, result labels) may come from a
+    sede's settings: the writer neutralises any that a spreadsheet would run as a formula."""
+    def table(heading: list, rows) -> None:
+        writer.writerow([])
+        writer.writerow(heading)
+        for row in rows:
+            writer.writerow(row)
+
+    # "derivado" is a referral to another entity; "transferido" a transfer to another service of the sede.
+    outcomes = [(OUTCOME_WORDS[outcome], count) for outcome, count in stats["outcomes"].items()]
+    table(["resultado", "atenciones"], outcomes + [("transferido", stats["totals"]["transferred"])])
+    table(["materia", "atenciones"], [(entry["matter"] or "", entry["count"]) for entry in stats["matters"]])
+    table(["servicio", "codigo_resultado", "descripcion", "atenciones"],
+          [(entry["service"], entry["result"] or "", entry["label"] or "", entry["count"])
+           for entry in stats["results"]])
+    for kind, name in (("counters", "ventanilla"), ("staff", "personal")):
+        table([name, "nombre", "abierta_min", "en_pausa_min", "libre_min"],
+              [(entry["id"], entry.get("name") or entry["id"], minutes(entry["open_seconds"]),
+                minutes(entry["paused_seconds"]), minutes(entry["idle_seconds"]))
+               for entry in stats["counter_time"][kind]])
+    ratings = stats["ratings"]
+    table(["encuesta_servicio", "respuestas", "promedio", "puntaje_1", "puntaje_2", "puntaje_3", "puntaje_4",
+           "puntaje_5"],
+          [(entry["service"], entry["count"], "" if entry["mean"] is None else entry["mean"], *entry["distribution"])
+           for entry in ratings["services"] + [dict(ratings["total"], service="total")]])
+    table(["idioma", "emitidos", "atendidos", "espera_mediana_min", "espera_p90_min"],
+          [(entry["language"], entry["issued"], entry["served"], minutes(entry["wait_seconds"]["median"]),
+            minutes(entry["wait_seconds"]["p90"])) for entry in stats["languages"]])
+
+
+# The per-ticket CSV: (column, catalog key of its heading). No personal data: the rows come from
+# turnero.report_breakdowns.ticket_rows, which leaves out what turnero.audiences lists as personal.
+TICKET_COLUMNS = (
+    ("code", "counter.reports.tcol_code"), ("service", "counter.reports.tcol_service"),
+    ("priority", "counter.reports.tcol_priority"), ("language", "counter.reports.tcol_language"),
+    ("channel", "counter.reports.tcol_channel"), ("issued", "counter.reports.tcol_issued"),
+    ("called", "counter.reports.tcol_called"), ("started", "counter.reports.tcol_started"),
+    ("ended", "counter.reports.tcol_ended"), ("wait", "counter.reports.tcol_wait"),
+    ("service_time", "counter.reports.tcol_service_time"), ("status", "counter.reports.tcol_status"),
+    ("outcome", "counter.reports.tcol_outcome"), ("result", "counter.reports.tcol_result"),
+    ("result_label", "counter.reports.tcol_result_label"), ("counter", "counter.reports.tcol_counter"),
+    ("staff", "counter.reports.tcol_staff"),
+)
+
+
+def tickets_csv(engine, first: date, last: date) -> str:
+    """One row per ticket issued in the period, UTF-8 with BOM like the summary CSV."""
+    clock, services = engine.clock, engine.settings.services
+    out = io.StringIO()
+    writer = _SafeWriter(out)
+    writer.writerow([translate(key) for _, key in TICKET_COLUMNS])
+
+    def local(timestamp):
+        return "" if timestamp is None else clock.local(timestamp).strftime("%d/%m/%Y %H:%M:%S")
+
+    for ticket in ticket_rows(engine, first, last):
+        config = services.get(ticket["service"])
+        result = ticket.get("attention_result")
+        writer.writerow([
+            ticket["code"], config.name() if config else ticket["service"], ticket["priority"] or "",
+            ticket["language"], ticket["channel"], local(ticket["issued_at"]),
+            local(ticket.get("attention_called_at") or ticket["called_at"]),
+            local(ticket.get("attention_started_at") or ticket["started_at"]),
+            local(ticket.get("attention_ended_at") or ticket["finished_at"]),
+            minutes(ticket.get("attention_wait_seconds")), minutes(ticket.get("attention_service_seconds")),
+            ticket["status"], ticket.get("attention_outcome") or "", result or "",
+            (config.result_codes.get(result, "") if config and result else ""),
+            engine.views.counter_name(ticket.get("attention_counter") or ticket["counter"])
+            if (ticket.get("attention_counter") or ticket["counter"]) else "",
+            ticket.get("attention_staff") or ticket["staff"] or ""])
     return "\ufeff" + out.getvalue()
 
 
@@ -142,41 +229,62 @@ def month_bounds(first: date) -> tuple[date, date]:
     return first, following - timedelta(days=1)
 
 
+# (key, catalog key, unit, source, figure of a month's stats, goal key used as expected by default)
+INDICATORS = (
+    ("issued", "counter.summary.ind_issued", "", "tickets", lambda s: s["totals"]["issued"], None),
+    ("served", "counter.summary.ind_served", "", "attentions", lambda s: s["totals"]["served"], "served_goal_month"),
+    ("within_target", "counter.summary.ind_within", "%", "attentions",
+     lambda s: _pct(s["totals"]["within_target_share"]), "within_target_goal"),
+    ("median_wait", "counter.summary.ind_median_wait", "min", "attentions",
+     lambda s: _median_minutes(s, "wait_seconds"), "median_wait_goal_minutes"),
+    ("no_show", "counter.summary.ind_no_show", "%", "attentions", lambda s: _pct(_no_show_share(s)), "no_show_goal"),
+    ("preferential", "counter.summary.ind_preferential", "%", "tickets",
+     lambda s: _pct(s["totals"]["preferential_share"]), None),
+    ("preferential_wait", "counter.summary.ind_preferential_wait", "min", "attentions",
+     lambda s: _median_minutes(s, "preferential_wait_seconds"), "preferential_wait_goal_minutes"),
+    ("service_time", "counter.summary.ind_service_time", "min", "attentions",
+     lambda s: _median_minutes(s, "service_seconds"), None),
+    ("survey_mean", "counter.summary.ind_survey_mean", "1–5", "survey", lambda s: s["ratings"]["total"]["mean"],
+     None),
+)
+
+
+def _no_show_share(stats):
+    seen = stats["totals"]["served"] + stats["totals"]["no_shows"]
+    return stats["totals"]["no_shows"] / seen if seen else None
+
+
+def _median_minutes(stats, key):
+    value = stats["totals"][key]["median"]
+    return None if value is None else value / 60
+
+
 def indicators(engine, month_text: str | None) -> dict:
-    """The monthly indicator table. Baseline: the month before; target: ``[reports]`` settings."""
-    goals = engine.settings.reports
+    """The monthly indicator table, by the ministry's method (see :func:`progress`). Each
+    indicator's code, baseline and expected value come from ``[reports.indicators.<key>]``; without
+    a baseline, the month before is the baseline; without an expected value, the ``*_goal*`` key."""
+    settings = engine.settings.reports
     first = parse_month(month_text, engine.clock.local().date())
     start, end = month_bounds(first)
     before_start, before_end = month_bounds((first - timedelta(days=1)).replace(day=1))
     now = compute_stats(engine, start.isoformat(), end.isoformat())
     before = compute_stats(engine, before_start.isoformat(), before_end.isoformat())
-
-    def no_show_share(stats):
-        seen = stats["totals"]["served"] + stats["totals"]["no_shows"]
-        return stats["totals"]["no_shows"] / seen if seen else None
-
-    def median_minutes(stats, key):
-        value = stats["totals"][key]["median"]
-        return None if value is None else value / 60
-
-    rows = [
-        _indicator("counter.summary.ind_issued", "", before["totals"]["issued"], None, now["totals"]["issued"], True),
-        _indicator("counter.summary.ind_served", "", before["totals"]["served"], goals["served_goal_month"] or None,
-                   now["totals"]["served"], True),
-        _indicator("counter.summary.ind_within", "%", _pct(before["totals"]["within_target_share"]),
-                   _pct(goals["within_target_goal"]), _pct(now["totals"]["within_target_share"]), True),
-        _indicator("counter.summary.ind_median_wait", "min", median_minutes(before, "wait_seconds"),
-                   goals["median_wait_goal_minutes"] or None, median_minutes(now, "wait_seconds"), False),
-        _indicator("counter.summary.ind_no_show", "%", _pct(no_show_share(before)), _pct(goals["no_show_goal"]),
-                   _pct(no_show_share(now)), False),
-        _indicator("counter.summary.ind_preferential", "%", _pct(before["totals"]["preferential_share"]), None,
-                   _pct(now["totals"]["preferential_share"]), True),
-        _indicator("counter.summary.ind_preferential_wait", "min", median_minutes(before, "preferential_wait_seconds"),
-                   goals["preferential_wait_goal_minutes"] or None,
-                   median_minutes(now, "preferential_wait_seconds"), False),
-        _indicator("counter.summary.ind_service_time", "min", median_minutes(before, "service_seconds"), None,
-                   median_minutes(now, "service_seconds"), None),
-    ]
+    rows = []
+    for number, (key, label, unit, source, figure, goal_key) in enumerate(INDICATORS, 1):
+        configured = (settings.get("indicators") or {}).get(key, {})
+        expected = configured.get("expected")
+        if expected is None and goal_key:
+            goal = settings[goal_key]
+            expected = (goal * 100 if unit == "%" else goal) or None  # 0 = no goal (the old keys' rule)
+        baseline_given = configured.get("baseline") is not None
+        baseline = configured["baseline"] if baseline_given else figure(before)
+        achieved = figure(now)
+        value, reason = progress(baseline, expected, achieved)
+        rows.append({"key": label, "indicator": key, "code": configured.get("code") or f"IND-{number:02d}",
+                     "unit": unit, "source": f"counter.summary.source_{source}",
+                     "baseline": _round(baseline), "baseline_from": "config" if baseline_given else "previous_month",
+                     "target": _round(expected), "achieved": _round(achieved), "progress": _round(value),
+                     "reason": reason})
     return {"month": first.strftime("%Y-%m"), "from": start.isoformat(), "to": end.isoformat(),
             "baseline_month": before_start.strftime("%Y-%m"), "rows": rows, "stats": now}
 
@@ -185,17 +293,18 @@ def _pct(share):
     return None if share is None else share * 100
 
 
-def _indicator(key, unit, baseline, target, achieved, higher_is_better) -> dict:
-    """Progress toward the target, capped at 100 %: achieved/target when more is better,
-    target/achieved when less is better (a zero achieved against a lower-is-better target is 100 %)."""
-    progress = None
-    if target is not None and achieved is not None and higher_is_better is not None:
-        if higher_is_better:
-            progress = 100.0 if target == 0 else min(100.0, achieved / target * 100)
-        else:
-            progress = 100.0 if achieved <= target else target / achieved * 100
-    return {"key": key, "unit": unit, "baseline": _round(baseline), "target": _round(target),
-            "achieved": _round(achieved), "progress": _round(progress)}
+def progress(baseline, expected, achieved) -> tuple[float | None, str | None]:
+    """Avance % = (obtenido - línea base) / (esperado - línea base) x 100, not capped (past 100 %
+    the goal was beaten; below 0 the figure went the wrong way). A lower-is-better indicator has
+    its expected value below the baseline, so the sign works out the same. Returns (value, why
+    there is none): ``no_data``, ``no_target``, ``same_as_baseline`` (nothing to divide by)."""
+    if expected is None:
+        return None, "counter.summary.why_no_target"
+    if baseline is None or achieved is None:
+        return None, "counter.summary.why_no_data"
+    if expected == baseline:
+        return None, "counter.summary.why_same_as_baseline"
+    return (achieved - baseline) / (expected - baseline) * 100, None
 
 
 def _round(value):

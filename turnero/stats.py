@@ -15,16 +15,19 @@ What counts where:
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 import sqlite3
 import statistics
 import threading
+from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
 
 from turnero.errors import DomainError
+from turnero.report_breakdowns import PARTIAL_VERSION_KEY, Breakdowns
 
 MAX_DAYS = 400
 CLOSED_STATES = ("cancelled", "transferred", "expired")
@@ -168,7 +171,39 @@ def _stored_partial(cursor, day: date, fingerprint: tuple):
     row = cursor.execute("SELECT fingerprint, partial FROM stats_days WHERE day = ?", (day.isoformat(),)).fetchone()
     if row is None or row[0] != json.dumps(fingerprint):
         return None  # never computed, or the day's rows changed since (a late requeue, a restore)
-    return json.loads(row[1])
+    stored = json.loads(row[1])
+    if PARTIAL_VERSION_KEY not in stored or PACKED not in stored:
+        return None  # kept by an older version: recompute
+    return _unpack(stored)
+
+
+# The time lists of a kept day are stored as packed doubles (base64 of IEEE 754 values, exact):
+# writing and reading them as JSON numbers cost more than computing the day again.
+PACKED = "packed"
+
+
+def _packed(values: list) -> str:
+    return base64.b64encode(array("d", values).tobytes()).decode("ascii")
+
+
+def _unpacked(text: str) -> list:
+    values = array("d")
+    values.frombytes(base64.b64decode(text))
+    return values.tolist()
+
+
+def _pack(partial: dict) -> dict:
+    return {**partial, PACKED: True,
+            "times": [(*entry[:5], _packed(entry[5]), _packed(entry[6])) for entry in partial["times"]],
+            "languages": {"issued": partial["languages"]["issued"],
+                          "served": [(language, _packed(waits)) for language, waits in partial["languages"]["served"]]}}
+
+
+def _unpack(stored: dict) -> dict:
+    stored.pop(PACKED)
+    stored["times"] = [(*entry[:5], _unpacked(entry[5]), _unpacked(entry[6])) for entry in stored["times"]]
+    stored["languages"]["served"] = [(language, _unpacked(waits)) for language, waits in stored["languages"]["served"]]
+    return stored
 
 
 def _store_partials(store, days: list) -> bool:
@@ -180,7 +215,7 @@ def _store_partials(store, days: list) -> bool:
             tx.conn.executemany(
                 "INSERT INTO stats_days (day, fingerprint, partial) VALUES (?, ?, ?) ON CONFLICT(day)"
                 " DO UPDATE SET fingerprint = excluded.fingerprint, partial = excluded.partial",
-                [(day.isoformat(), json.dumps(fingerprint), json.dumps(partial, separators=(",", ":")))
+                [(day.isoformat(), json.dumps(fingerprint), json.dumps(_pack(partial), separators=(",", ":")))
                  for day, fingerprint, partial in days])
     except sqlite3.Error:
         return False
@@ -193,29 +228,66 @@ def keep_day_figures(engine, day: date) -> None:
 
 
 def _day_partial(cursor, start: float, end: float, offset: float) -> dict:
-    """The figures of one local day that add up across days (counts, and sorted time lists)."""
-    outcomes, times = [], []
-    # One pass over the day's attentions. SQLite hands each group's times over as one JSON array:
-    # parsing that in C is cheaper than building a Python tuple per attention.
-    for service, counter, staff, preferential, outcome, count, waits, service_times in cursor.execute(
-            "SELECT service, counter, staff, priority IS NOT NULL, outcome, COUNT(*), json_group_array(wait_seconds),"
-            " json_group_array(service_seconds) FROM attentions INDEXED BY attentions_report"
-            " WHERE ended_at >= ? AND ended_at < ? GROUP BY 1, 2, 3, 4, 5", (start, end)):
-        outcomes.append((service, counter, staff, outcome, count))
+    """The figures of one local day that add up across days (counts, and sorted time lists).
+
+    One pass over the day's attentions, one over its issued tickets and one over its closed
+    tickets; the reports' breakdowns (turnero.report_breakdowns) are folded from the same rows.
+    No pass looks each attention's ticket up (that doubled the cost of a cold month): what the
+    breakdowns need from the ticket comes from the closed tickets, since a served attention is
+    written with its ticket's end (done, or transferred while being served), at the same instant
+    and with the same times, and such a ticket is never reopened."""
+    outcomes, times, results = {}, {}, {}
+    # SQLite hands each group's times over as one JSON array: parsing that in C is cheaper than
+    # building a Python tuple per attention.
+    for service, counter, staff, preferential, outcome, result, count, waits, service_times, busy in cursor.execute(
+            "SELECT service, counter, staff, priority IS NOT NULL, outcome, result, COUNT(*),"
+            " json_group_array(wait_seconds), json_group_array(service_seconds),"
+            " TOTAL(ended_at - COALESCE(called_at, ended_at)) FROM attentions INDEXED BY attentions_by_time"
+            " WHERE ended_at >= ? AND ended_at < ? GROUP BY 1, 2, 3, 4, 5, 6", (start, end)):
+        key = (service, counter, staff, outcome)
+        outcomes[key] = outcomes.get(key, 0) + count
+        key = (service, counter, staff, outcome, result)
+        found = results.get(key)
+        results[key] = [count, busy] if found is None else [found[0] + count, found[1] + busy]
         if outcome != "no_show":
-            times.append((service, counter, staff, preferential, count, _sorted_values(waits),
-                          _sorted_values(service_times)))
-    issued, transferred_in = [], []
-    for service, preferential, hour, transferred, count in cursor.execute(
+            found = times.setdefault((service, counter, staff, preferential), [0, [], []])
+            found[0] += count
+            found[1] += json.loads(waits)
+            found[2] += json.loads(service_times)
+    # A transfer to another service of the sede also closes its attention as "referred": those
+    # attentions (found by their ticket, at the very instant it was transferred) are told apart
+    # from referrals to another entity.
+    for service, counter, staff, result, count, busy in cursor.execute(
+            "SELECT a.service, a.counter, a.staff, a.result, COUNT(*), TOTAL(a.ended_at - COALESCE(a.called_at,"
+            " a.ended_at)) FROM tickets t INDEXED BY tickets_closed_report JOIN attentions a INDEXED BY"
+            " attentions_by_time ON a.ended_at = t.finished_at AND a.ticket_id = t.id WHERE t.finished_at >= ?"
+            " AND t.finished_at < ? AND t.status = 'transferred' AND a.outcome = 'referred' GROUP BY 1, 2, 3, 4",
+            (start, end)):
+        found = results[(service, counter, staff, "referred", result)]
+        found[0] -= count
+        found[1] -= busy
+        results[(service, counter, staff, "transferred", result)] = [count, busy]
+    issued, transferred_in, issued_languages = [], [], {}
+    for service, preferential, hour, transferred, language, count in cursor.execute(
             "SELECT service, priority IS NOT NULL, CAST(issued_at + ? AS INTEGER) % 86400 / 3600,"
-            " transferred_from IS NOT NULL, COUNT(*) FROM tickets INDEXED BY tickets_issue_report"
-            " WHERE issued_at >= ? AND issued_at < ? GROUP BY 1, 2, 3, 4", (offset, start, end)):
+            " transferred_from IS NOT NULL, language, COUNT(*) FROM tickets INDEXED BY tickets_issue_report"
+            " WHERE issued_at >= ? AND issued_at < ? GROUP BY 1, 2, 3, 4, 5", (offset, start, end)):
         if transferred:
             transferred_in.append((service, count))
         else:
             issued.append((service, preferential, hour, count))
+            issued_languages[language] = issued_languages.get(language, 0) + count
+    served_languages = [(language, _sorted_values(json.loads(waits))) for language, waits in cursor.execute(
+            "SELECT language, json_group_array(called_at - issued_at) FROM tickets INDEXED BY tickets_closed_report"
+            " WHERE finished_at >= ? AND finished_at < ? AND (status = 'done' OR (status = 'transferred'"
+            " AND started_at IS NOT NULL)) GROUP BY 1", (start, end))]
     return {
-        "issued": issued, "transferred_in": transferred_in, "outcomes": outcomes, "times": times,
+        "issued": issued, "transferred_in": transferred_in,
+        "outcomes": [(*key, count) for key, count in outcomes.items()],
+        "times": [(*key, count, _sorted_values(waits), _sorted_values(service_times))
+                  for key, (count, waits, service_times) in times.items()],
+        "results": [(*key, count, busy) for key, (count, busy) in results.items() if count],
+        "languages": {"issued": list(issued_languages.items()), "served": served_languages},
         "closed": cursor.execute(
             "SELECT service, counter, staff, status, COUNT(*) FROM tickets INDEXED BY tickets_closed_report"
             " WHERE finished_at >= ? AND finished_at < ? AND status IN ('cancelled', 'transferred', 'expired')"
@@ -223,8 +295,7 @@ def _day_partial(cursor, start: float, end: float, offset: float) -> dict:
     }
 
 
-def _sorted_values(json_array: str) -> list:
-    values = json.loads(json_array)
+def _sorted_values(values: list) -> list:
     if None in values:
         values = [value for value in values if value is not None]
     values.sort()
@@ -255,6 +326,7 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
     to_keep = []
     issued, preferential_issued, arrivals, transferred_in = {}, {}, {}, {}
     targets = {code: service.target_wait_minutes * 60 for code, service in settings.services.items()}
+    extra = Breakdowns(engine)
     for index, day in enumerate(days):
         start, end = clock.day_bounds(day)
         fingerprint = _fingerprint(cursor, start, end)
@@ -294,6 +366,7 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
                     place.no_shows += count
                 else:
                     place.referred += count
+        extra.add_day(day, partial)
         # Each day's time lists are sorted runs; a dimension's list is their concatenation,
         # which timsort merges cheaply when the summary sorts it.
         for service, counter, staff, preferential, served, waits, service_times in partial["times"]:
@@ -307,6 +380,9 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
                     place.preferential_served += served
                     place.preferential_waits += waits
 
+    for kind, places in groups.items():  # "referred" means referred to another entity
+        for key, place in places.items():
+            place.referred = extra.referrals_only(kind, key, place.referred)
     if to_keep and _store_partials(engine.store, to_keep):
         for day, _, _ in to_keep:
             DAY_CACHE.mark_kept((database, day))
@@ -357,6 +433,7 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
         "arrivals_by_hour": [sum(hours[h] for hours in arrivals.values()) for h in range(24)],
         "daily": daily,
         "days": (last - first).days + 1,
+        **extra.render(first, last),
     }
 
 
