@@ -9,7 +9,7 @@ import pytest
 
 from config import load_settings
 from turnero import stats
-from turnero.demo import CENTRAL_DB, DEMO_CENTRAL_FILE, prepare_demo
+from turnero.demo import CENTRAL_DB, DEMO_CENTRAL_FILE, PREPARING_FILE, prepare_demo
 from turnero.demo_history import working_days
 from turnero.engine import Engine
 from turnero.store import Store
@@ -99,3 +99,21 @@ def test_a_second_start_adds_nothing(demo):
     again = prepare_demo(data_dir, "127.0.0.1", 8080, progress=lambda *args: pytest.fail("history played again"))
     assert counts(data_dir) == before
     assert [line for line in again if "central" in line] == [line for line in lines if "central" in line]
+
+
+def test_a_first_start_stopped_halfway_starts_over(tmp_path):
+    class Stopped(Exception):
+        pass
+
+    def stop_on_day(done, total, stage):
+        if done == 2:
+            raise Stopped  # as Ctrl-C would, in the middle of the history
+
+    halfway = tmp_path / "halfway"
+    with pytest.raises(Stopped):
+        prepare_demo(halfway, "127.0.0.1", 8080, history_days=7, central=False, progress=stop_on_day)
+    prepare_demo(halfway, "127.0.0.1", 8080, history_days=7, central=False)
+    clean = tmp_path / "clean"
+    prepare_demo(clean, "127.0.0.1", 8080, history_days=7, central=False)
+    assert counts(halfway) == counts(clean)  # the whole history, once (it is played from a fixed seed)
+    assert not (halfway / PREPARING_FILE).exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from config import ConfigError, load_settings, resolve_data_dir
 from turnero import audit, backup
-from turnero.accounts import Accounts
+from turnero.accounts import STAFF_ROLES, Accounts
 from turnero.engine import Engine
 from turnero.errors import DomainError
 from turnero.store import Store
@@ -110,11 +110,19 @@ def _serve(data_dir: Path, host: str, port: int):
 
 
 def cmd_demo(args):
-    from turnero.demo import prepare_demo
+    import atexit
+
+    from turnero.demo import HISTORY_STAGES, prepare_demo, start_demo_central
 
     data_dir = resolve_data_dir(args.data_dir)
-    lines = prepare_demo(data_dir, args.host, args.port)
+    with progress(HISTORY_STAGES, unit="días") as bar:
+        lines = prepare_demo(data_dir, args.host, args.port, progress=bar)
     print("\n".join(lines), flush=True)
+    central = start_demo_central(data_dir)
+    if central is not None:
+        owner = os.getpid()
+        # Gunicorn's forked workers inherit atexit handlers: only this process stops the central.
+        atexit.register(lambda: os.getpid() == owner and central.poll() is None and central.terminate())
     _serve(data_dir, args.host, args.port)
 
 
@@ -134,6 +142,13 @@ def cmd_user_add(args):
                                f"(discreet: {', '.join(discreet) or '-'})")
     Accounts(store).add_user(args.name, args.role, password, audit=args.audit, services=services)
     print(f"user {args.name} added with role {args.role}")
+
+
+def cmd_user_languages(args):
+    _, settings, store = _open(args)
+    languages = [code.strip() for code in args.languages.split(",") if code.strip()]
+    Accounts(store).set_languages(args.name, languages, settings.sede["languages"], audit=args.audit)
+    print(f"user {args.name} attends in: {', '.join(languages) or '-'}")
 
 
 def cmd_device_add(args):
@@ -176,22 +191,76 @@ def cmd_restore(args):
     print(f"restored {args.path} into {data_dir}")
 
 
+def _translations(args, must_exist: bool = True):
+    """The data directory's translation studio, or None where there is no database (files only)."""
+    from turnero import i18n
+    from turnero.store import DB_FILE
+    from turnero.translations import Translations
+
+    data_dir = resolve_data_dir(args.data_dir)
+    if not must_exist and not (data_dir / DB_FILE).exists():
+        return None
+    translations = Translations(Store.in_data_dir(data_dir))
+    i18n.init(translations)
+    return translations
+
+
+def _target_language(language: str) -> str:
+    from turnero.translations import target_languages
+
+    if language not in target_languages():
+        raise CommandError(f"unknown language {language!r} (translatable: {', '.join(target_languages())})")
+    return language
+
+
 def cmd_i18n_check(args):
-    from turnero.i18n import LANGUAGE_NAMES, catalog, missing
+    from turnero.i18n import LANGUAGE_NAMES, missing, shipped
+    from turnero.translations import SURFACES, progress_without_store
 
     languages = args.languages.split(",") if args.languages else None
     if languages:
         unknown = [lang for lang in languages if lang not in LANGUAGE_NAMES]
         if unknown:
             raise CommandError(f"unknown language {unknown[0]!r} (known: {', '.join(LANGUAGE_NAMES)})")
-    total = len(catalog("es"))
+    translations = _translations(args, must_exist=False)
+    total = len(shipped("es"))
     gaps = missing(languages)
     for language, keys in gaps.items():
         print(f"{language} ({LANGUAGE_NAMES[language]}): {total - len(keys)}/{total} translated; "
               f"{len(keys)} shown in Spanish")
+        counts = translations.progress(language) if translations else progress_without_store(language)
+        for surface, _ in SURFACES:
+            row = counts[surface]
+            print(f"  {surface:<11} total {row['total']:>4}  revisado {row['revisado']:>4}  "
+                  f"borrador {row['borrador']:>4}  missing {row['missing']:>4}")
         for key in keys if args.verbose else []:
             print(f"  {key}")
     return 1 if args.strict and any(gaps.values()) else 0
+
+
+def cmd_i18n_export(args):
+    from turnero.translation_po import export_po
+
+    data = export_po(_translations(args), _target_language(args.language))
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        Path(args.output).write_bytes(data)
+        print(f"{args.language} written to {args.output}", file=sys.stderr)
+
+
+def cmd_i18n_import(args):
+    from turnero.translation_po import import_po
+
+    language = _target_language(args.language)
+    report = import_po(_translations(args), language, Path(args.path).read_bytes(), args.audit["actor"],
+                       audit=args.audit)
+    print(f"{len(report['accepted'])} accepted as borrador, {len(report['unchanged'])} unchanged, "
+          f"{report['skipped']} empty, {len(report['refused'])} refused")
+    for item in report["refused"]:
+        print(f"  refused {item['key']}: {item['message']} ({item['code']})")
+    return 1 if report["refused"] else 0
 
 
 def cmd_sync(args):
@@ -258,10 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help="staff users").add_subparsers(dest="action", required=True, metavar="ACTION")
     user_add = add("add", cmd_user_add, "add a staff user", user)
     user_add.add_argument("name")
-    user_add.add_argument("--role", required=True, choices=("staff", "supervisor", "admin"))
+    user_add.add_argument("--role", required=True, choices=STAFF_ROLES)
     user_add.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
     user_add.add_argument("--services", metavar="VIC,...",
                           help="discreet services whose personal data this staff member may see")
+    user_languages = add("languages", cmd_user_languages, "set the languages a user attends in", user)
+    user_languages.add_argument("name")
+    user_languages.add_argument("languages", metavar="qu,ay", help="language codes of the sede ('' for none)")
 
     device = sub.add_parser("device", help="kiosks and displays").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -292,6 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     i18n.add_argument("--languages", help="comma-separated, e.g. qu,ay (default: all but es)")
     i18n.add_argument("--verbose", "-v", action="store_true", help="list the missing keys")
     i18n.add_argument("--strict", action="store_true", help="exit 1 when anything is missing")
+    i18n_export = add("i18n-export", cmd_i18n_export, "write a language's strings as a gettext PO file")
+    i18n_export.add_argument("language")
+    i18n_export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    i18n_import = add("i18n-import", cmd_i18n_import, "import a translated PO file (entries arrive as borrador)")
+    i18n_import.add_argument("language")
+    i18n_import.add_argument("path")
 
     sync = add("sync", cmd_sync, "push events to the central system and pull appointments")
     sync.add_argument("--once", action="store_true", help="one round, then exit (non-zero on failure)")

@@ -17,7 +17,7 @@ from turnero.accounts import Accounts
 from turnero.demo_history import appointments_left_today, write_history
 from turnero.engine import Engine
 from turnero.errors import DomainError
-from turnero.store import Store
+from turnero.store import DB_FILE, Store
 
 DEMO_SETTINGS = Path(config.__file__).resolve().parent / "demo.sede.toml"
 DEMO_USERS = (("defensor1", "staff", "defensor1-demo"), ("defensor2", "staff", "defensor2-demo"),
@@ -33,6 +33,7 @@ DEMO_DEVICES_FILE = "demo-devices.json"  # the demo's device tokens, so they sur
 DEMO_CENTRAL_FILE = "demo-central.json"  # the demo central's port and viewer login, printed on each start
 CENTRAL_DB = "central.db"
 CENTRAL_VIEWER = "demo"
+PREPARING_FILE = "demo-preparing"  # present while a fresh demo is being made: an interrupted one starts over
 CENTRAL_PORT_OFFSET = 10  # the demo on 8080 has its central on 8090, the central's own default
 CENTRAL_LOG = "central.log"
 
@@ -150,6 +151,10 @@ def start_demo_central(data_dir: Path):
         log.close()  # the child has its own copy
 
 
+def _database_files(name: str) -> tuple[str, ...]:
+    return name, f"{name}-wal", f"{name}-shm"
+
+
 def prepare_demo(data_dir: Path, host: str, port: int, history_days: int = 30, central: bool = True,
                  progress=None) -> list[str]:
     """Create the demo sede if absent, with its staff, devices, history, queue and appointments, and
@@ -159,7 +164,14 @@ def prepare_demo(data_dir: Path, host: str, port: int, history_days: int = 30, c
     touched beyond its demo users and devices. ``progress(done, total, stage)`` hears the history."""
     data_dir.mkdir(parents=True, exist_ok=True)
     settings_path = data_dir / SETTINGS_FILE
+    preparing = data_dir / PREPARING_FILE
+    if preparing.exists():  # stopped halfway (Ctrl-C during the history): what it made is the demo's own
+        for name in (SETTINGS_FILE, DEMO_DEVICES_FILE, DEMO_CENTRAL_FILE, *_database_files(DB_FILE),
+                     *_database_files(CENTRAL_DB)):
+            (data_dir / name).unlink(missing_ok=True)
     fresh = not settings_path.exists()
+    if fresh:
+        preparing.touch()
     host = reachable_host(host)
     if fresh:
         text = DEMO_SETTINGS.read_text(encoding="utf-8")
@@ -197,6 +209,7 @@ def prepare_demo(data_dir: Path, host: str, port: int, history_days: int = 30, c
                 import_appointments(database, settings.sede["code"], appointments)
             finally:
                 database.close()
+        preparing.unlink()
     codes = appointments_left_today(Engine(store, settings))
     store.close()
     base = f"http://{host}:{port}"
