@@ -53,6 +53,7 @@ class Service:
     # The day's numbering this service draws from: its own, or, when discreet services share a
     # prefix (so the hall cannot tell them apart), the prefix's shared sequence.
     number_key: str = ""
+    pictogram: str = ""  # a file name in [kiosk] pictogram_dir, or "" (the icon)
 
     def name(self, language: str = "es") -> str:
         return self.names.get(language) or self.names["es"]
@@ -227,7 +228,7 @@ def _parse_services(items, where: str) -> dict:
             appointment_early_minutes=values["appointment_early_minutes"],
             appointment_late_minutes=values["appointment_late_minutes"], discreet=values["discreet"],
             neutral_label=values["neutral_label"] or {"es": "Atención"}, hours=hours,
-            result_codes=values["result_codes"], number_key=code)
+            result_codes=values["result_codes"], number_key=code, pictogram=values["pictogram"])
     for prefix, codes in prefixes.items():
         if len(codes) == 1:
             continue

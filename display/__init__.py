@@ -50,6 +50,9 @@ class RemoteAnnouncer:
     def announcement(self, event: dict, wait: float = 0.0) -> dict:
         return self.remote.announcement(event, wait, timeout=wait + 10)
 
+    def kiosk_speech(self, candidates: list, wait: float = 0.0) -> dict:
+        return self.remote.kiosk_speech(candidates, wait, timeout=wait + 10)
+
     def health(self) -> dict:
         return self.remote.health(timeout=5)
 

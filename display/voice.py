@@ -27,9 +27,11 @@ from display import audio
 from display.phrases import announced_languages
 from display.speaker import BoxSpeaker
 from display.voice_backend import open_backend
+from display.voice_backend_pack import with_recorded_packs
 from display.voice_synth import SynthesisError
 from turnero.errors import DomainError
 from turnero.i18n import translate
+from turnero.voice_packs import pack_version
 
 log = logging.getLogger(__name__)
 CALL_TYPES = ("ticket.called", "ticket.recalled")
@@ -51,13 +53,15 @@ class Announcer:
         self.engine = engine  # the queue engine: committed events and waiting tickets
         self.cache_dir = Path(data_dir) / "voice"
         self.languages = announced_languages(settings)
-        self.backend = open_backend(self.voice, self.cache_dir)  # None: no voice
+        store = getattr(engine, "store", None)
+        # Packs recorded and reviewed in the voice studio say their language, whatever the engine.
+        self.backend = with_recorded_packs(open_backend(self.voice, self.cache_dir), settings, self.cache_dir,
+                                           (lambda: pack_version(store)) if store is not None else None)
         self.speaker = speaker
         self.chime_path = self.cache_dir / f"{CHIME}.wav"
         self.stats = {"synthesized": 0, "cache_hits": 0, "failures": 0}
         self.last_error: str | None = None
         self.last_failed = False
-        self.unspoken_languages = self.backend.unspoken(self.languages) if self.backend is not None else []
         self._results: OrderedDict[int, dict] = OrderedDict()
         self._waiters: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
@@ -67,6 +71,7 @@ class Announcer:
         self._precompute_pending = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._steps = None  # the kiosk's spoken steps (display.voice_steps), made on first use
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -89,10 +94,17 @@ class Announcer:
         self._jobs.put((-1, 0, "stop", None))
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._steps is not None:
+            self._steps.close()
         if self.backend is not None:
             self.backend.close()
         if self.speaker is not None:
             self.speaker.stop()
+
+    @property
+    def unspoken_languages(self) -> list[str]:
+        """Asked each time: a review in the studio (a pack, a Quechua sentence) changes it live."""
+        return self.backend.unspoken(self.languages) if self.backend is not None else []
 
     @property
     def running(self) -> bool:
@@ -157,6 +169,18 @@ class Announcer:
         waiter.wait(wait)
         with self._lock:
             return self._results.get(seq) or self._describe(event, "pending", [])
+
+    def kiosk_speech(self, candidates: list, wait: float = 0.0) -> dict:
+        """A kiosk step's text as a cached WAV (see :mod:`display.voice_steps`); never waits
+        more than a short bound for synthesis."""
+        with self._lock:
+            if self._steps is None:
+                from display.voice_steps import StepSpeech
+
+                # One espeak-ng worker process for calls and kiosk steps, when the calls use espeak-ng.
+                espeak = self.backend if self.backend is not None and self.backend.name == "espeak" else None
+                self._steps = StepSpeech(self.voice, self.cache_dir, espeak)
+        return self._steps.speak(candidates, wait)
 
     # ----------------------------------------------------------------- work
 

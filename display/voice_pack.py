@@ -17,54 +17,37 @@ language; ``letter:<a-z|ñ>`` and ``digit:<0-9>`` spell the code; ``counter:<id>
 spoken name. ``phrase`` lists the order: ``{code}``, ``{counter}``, ``,`` (a pause) or a clip key.
 Clips are 16-bit PCM WAV. A clip a language's pack lacks is taken from the Spanish pack
 (``es``): nothing is ever made up in another language. :func:`check` lists what each pack lacks.
+A pack recorded in the voice studio (``/admin/voz``) also has a ``studio`` table of per-clip
+review states, and is used only once reviewed and complete (``turnero/voice_packs.py``).
 
 ``python -m display.voice_pack generate DIR`` writes the Spanish pack from espeak-ng;
 ``python -m display.voice_pack check`` lists missing clips for the sede in ``TURNERO_DATA_DIR``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import string
 import sys
 import tempfile
-import unicodedata
 from pathlib import Path
 
 from display import audio
 from display.phrases import announced_languages
+from turnero.voice_packs import (DEFAULT_PHRASE, DIGITS, FALLBACK, FORMAT, LETTERS, MANIFEST,  # noqa: F401
+                                 Manifest, PackError, check, code_keys, plain, required_keys,
+                                 spoken_words, withheld)
 
-FORMAT = 1
-MANIFEST = "manifest.json"
-FALLBACK = "es"
-DEFAULT_PHRASE = ["word:turno", "{code}", ",", "{counter}"]
-LETTERS = list(string.ascii_lowercase) + ["ñ"]
-DIGITS = [str(digit) for digit in range(10)]
-
-
-class PackError(Exception):
-    pass
+# The manifest, the keys a sede needs and :func:`check` live in turnero.voice_packs, shared with
+# the voice studio (admin/), which may not import this part; the names stay importable from here.
+_spoken_words, _plain = spoken_words, plain
 
 
-class VoicePack:
+class VoicePack(Manifest):
+    """A manifest whose clips are read (once each) as audio."""
+
     def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        path = self.folder / MANIFEST
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PackError(f"{path}: {exc}") from None
-        if manifest.get("format") != FORMAT or not isinstance(manifest.get("clips"), dict):
-            raise PackError(f"{path}: expected format {FORMAT} with a 'clips' table")
-        self.language = manifest.get("language") or self.folder.name
-        self.phrase = manifest.get("phrase") or DEFAULT_PHRASE
-        self.clips = {key: self.folder / name for key, name in manifest["clips"].items()}
-        self.fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        super().__init__(folder)
         self._loaded: dict = {}
-
-    def has(self, key: str) -> bool:
-        return key in self.clips and self.clips[key].is_file()
 
     def clip(self, key: str) -> audio.Clip:
         if key not in self._loaded:
@@ -73,12 +56,18 @@ class VoicePack:
 
 
 class Packs:
-    """Every language pack under ``pack_dir``, with clip-by-clip fallback to Spanish."""
+    """Every usable language pack under ``pack_dir``, with clip-by-clip fallback to Spanish.
 
-    def __init__(self, root: str | Path):
+    A pack recorded in the voice studio is used only once ready (:func:`withheld`: reviewed and
+    complete for the sede, when ``settings`` is given); until then it is in ``withheld`` with the
+    reason, and its language is not spoken from it.
+    """
+
+    def __init__(self, root: str | Path, settings=None):
         self.root = Path(root) if root else None
         self.packs: dict[str, VoicePack] = {}
         self.errors: dict[str, str] = {}
+        self.withheld: dict[str, str] = {}
         if self.root and self.root.is_dir():
             for folder in sorted(self.root.iterdir()):
                 if (folder / MANIFEST).is_file():
@@ -88,9 +77,19 @@ class Packs:
                         self.errors[folder.name] = str(exc)
                         continue
                     self.packs[pack.language] = pack
+        spanish = self.packs.get(FALLBACK)
+        for language, pack in list(self.packs.items()):
+            reason = withheld(pack, settings, spanish)
+            if reason is not None:
+                self.withheld[language] = reason
+                del self.packs[language]
 
     def has_language(self, language: str) -> bool:
         return language in self.packs
+
+    def recorded(self, language: str) -> bool:
+        """Whether ``language`` has a ready pack recorded in the voice studio."""
+        return language in self.packs and self.packs[language].studio is not None
 
     def plan(self, language: str, code: str, counter) -> list:
         """The clip keys of a phrase, in order (``None`` is a pause)."""
@@ -136,73 +135,6 @@ class Packs:
                 missing.append(key)
         rate = next((clip.rate for clip in clips if clip is not None), audio.RATE)
         return audio.join(clips, rate), borrowed, missing
-
-
-def code_keys(code: str) -> list[str]:
-    """``A-007`` -> letter:a, digit:0, digit:0, digit:7 (codes are said one character at a time)."""
-    keys = []
-    for char in code.lower():
-        if char.isdigit():
-            keys.append(f"digit:{char}")
-        elif char in LETTERS:
-            keys.append(f"letter:{char}")
-    return keys
-
-
-def _spoken_words(counter) -> list[str]:
-    spoken = counter.spoken_name or counter.name
-    keys = []
-    for word in re.findall(r"\w+", spoken.lower()):
-        if word.isdigit():
-            keys.extend(f"digit:{char}" for char in word)
-        else:
-            keys.append(f"word:{_plain(word)}")
-    return keys
-
-
-def _plain(word: str) -> str:
-    """A file-safe key for a word (accents kept apart from ñ, which is its own letter)."""
-    return "".join(char for char in unicodedata.normalize("NFC", word) if char.isalnum())
-
-
-def required_keys(settings, phrase=None) -> list[str]:
-    keys = [token for token in (phrase or DEFAULT_PHRASE) if token not in ("{code}", "{counter}", ",")]
-    for service in settings.services.values():
-        keys.extend(f"letter:{char}" for char in service.prefix.lower())
-    keys.extend(f"digit:{digit}" for digit in DIGITS)
-    keys.extend(f"counter:{counter_id}" for counter_id in settings.counters)
-    return list(dict.fromkeys(keys))
-
-
-def check(settings, root: str | Path, languages) -> dict:
-    """What each configured language's pack lacks for this sede.
-
-    Returns ``{language: {"pack": bool, "missing": [...], "from_spanish": [...], "unavailable": [...]}}``:
-    ``missing`` is absent from the language's own pack, ``from_spanish`` of those will be said
-    in Spanish, ``unavailable`` is in no pack at all (it will be skipped).
-    """
-    packs = Packs(root)
-    spanish = packs.packs.get(FALLBACK)
-    report = {}
-    for language in languages:
-        pack = packs.packs.get(language)
-        if pack is None:
-            report[language] = {"pack": False, "missing": required_keys(settings), "from_spanish": [],
-                                "unavailable": [], "error": packs.errors.get(language)}
-            continue
-        missing = [key for key in required_keys(settings, pack.phrase) if not pack.has(key)]
-        from_spanish = [key for key in missing if spanish is not None and spanish.has(key)]
-        unavailable = [key for key in missing if key not in from_spanish]
-        # A counter with no clip anywhere can still be said word by word from the Spanish pack.
-        for counter in settings.counters.values():
-            key = f"counter:{counter.id}"
-            if key in unavailable and spanish is not None and all(spanish.has(word)
-                                                                  for word in _spoken_words(counter)):
-                unavailable.remove(key)
-                from_spanish.append(key)
-        report[language] = {"pack": True, "missing": missing, "from_spanish": from_spanish,
-                            "unavailable": unavailable}
-    return report
 
 
 def generate_spanish_pack(dest: str | Path, settings, synth, voice: str = "es-419", rate: int = 150) -> Path:

@@ -34,7 +34,8 @@
     con_infante: '<circle cx="22" cy="10" r="6"/><path d="M18 20h8l4 14v24M18 20l-4 18 4 20"/><circle cx="44" cy="28" r="5"/><path d="M30 34h12l4 10h-12"/>',
     none: '<circle cx="32" cy="14" r="7"/><path d="M22 56V32a10 10 0 0 1 20 0v24"/>',
     document: '<rect x="6" y="14" width="52" height="36" rx="4"/><circle cx="22" cy="30" r="6"/><path d="M12 44c2-6 18-6 20 0M38 26h14M38 34h14M38 42h8"/>',
-    nodoc: '<rect x="6" y="14" width="52" height="36" rx="4"/><path d="M10 54L54 10"/>'
+    nodoc: '<rect x="6" y="14" width="52" height="36" rx="4"/><path d="M10 54L54 10"/>',
+    listen: '<path d="M8 24h10l14-12v40L18 40H8z"/><path d="M42 22a14 14 0 0 1 0 20M48 14a24 24 0 0 1 0 36"/>'
   };
 
   var state = {};
@@ -45,6 +46,11 @@
   var printTimer = null;
   var ticketTimer = null;
   var ticketTicker = null;
+  var speech = window.KioskSpeech({
+    button: document.getElementById("listen"), note: document.getElementById("listen-note"),
+    audio: document.getElementById("speech-audio"), headers: DEVICE_HEADERS, speakSteps: config.speak_steps,
+    t: function (key) { return t(key); }, lang: function () { return lang; }
+  });
 
   // ------------------------------------------------------------------ text
 
@@ -114,6 +120,7 @@
     var heading = document.querySelector('[data-screen="' + name + '"] h1');
     if (heading) heading.focus({preventScroll: true});
     state.screen = name;
+    speech.shown(name);
     armInactivity();
     fit();
   }
@@ -201,6 +208,7 @@
           renderServices();
           armInactivity();
           fit();
+          speech.languageChanged();
         }}));
     });
   }
@@ -239,6 +247,13 @@
       .catch(function () { setOffline(true); });
   }
 
+  /* The sede's pictogram of a service (a picture reads without reading), else its icon. */
+  function picture(service) {
+    var url = (config.pictograms || {})[service.code];
+    if (!url) return el("span", {"class": "icon", html: icon(service.icon)});
+    return el("img", {"class": "pictogram", src: url, alt: "", "data-pictogram": service.code});
+  }
+
   function renderServices() {
     var box = document.getElementById("services");
     box.innerHTML = "";
@@ -247,7 +262,7 @@
       if (description === serviceLabel(service)) description = "";  // a discreet service's neutral label, once
       var button = el("button", {type: "button", "class": "big choice service" + (service.open ? "" : " unavailable"),
         "data-service": service.code, "aria-disabled": service.open ? "false" : "true"}, [
-        el("span", {"class": "icon", html: icon(service.icon)}),
+        picture(service),
         el("span", {"class": "service-text"}, [
           el("strong", {text: serviceLabel(service)}),
           description ? el("small", {text: description}) : null,
@@ -267,7 +282,11 @@
     state.service = service;
     state.priority = null;
     state.doc = null;
-    document.getElementById("confirm-icon").innerHTML = icon(service.icon);
+    var confirmIcon = document.getElementById("confirm-icon");
+    var url = (config.pictograms || {})[service.code];
+    confirmIcon.classList.toggle("has-pictogram", !!url);
+    confirmIcon.innerHTML = url ? "" : icon(service.icon);
+    if (url) confirmIcon.appendChild(el("img", {"class": "pictogram", src: url, alt: ""}));
     document.getElementById("confirm-service").textContent = serviceLabel(service);
     document.getElementById("confirm-meta").textContent = serviceMeta(service);
     renderPriorities();
@@ -660,8 +679,26 @@
     takeTicket(documentBody);
   });
 
-  // Keep the service list fresh and notice a box that went away (and came back).
+  /* The languages (one reviewed since the page loaded), texts and pictograms as the box has them
+   * now; applied at once on an idle start screen, else at the next return to it. */
+  function refreshConfig() {
+    return fetch("/kiosk/config", {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (fresh) {
+        if (!fresh) return;
+        ["languages", "messages", "plural_languages", "pictograms"].forEach(function (name) { config[name] = fresh[name]; });
+        if (state.screen === "start" && lang === "es") {
+          applyTexts();
+          renderLanguages();
+          renderServices();
+          fit();
+        }
+      }, function () {});
+  }
+
+  // Keep the service list and the languages fresh and notice a box that went away (and came back).
   setInterval(loadServices, 30000);
+  setInterval(refreshConfig, 60000);
   loadServices();
   reset();
 })();

@@ -19,6 +19,7 @@ def _obj(properties: dict, required=()):
 
 
 STR = {"type": "string"}
+LANGUAGES = {"type": "array", "items": {"type": "string"}}  # language codes (SPEC, "Languages")
 NULLABLE_STR = {"type": "string", "nullable": True}
 NONBLANK_STR = {"type": "string", "pattern": "\\S"}  # a blank value counts as missing (400)
 # About the 10th and 90th percentiles of the forecast wait (eta_minutes is its median); null when
@@ -146,6 +147,19 @@ ROUTES = [
                             "parts": {"type": "array", "items": _obj({"language": STR, "text": NULLABLE_STR,
                                                                       "url": STR})},
                             "repeat": {"type": "integer"}, "chime_url": STR})),
+    ("get", "/kiosk/speech", "A kiosk step's text as audio, in the kiosk's language or else in Spanish (fallback); "
+     "200 with its URL when ready, 202 while it is being made (ask again), 404 unknown_step, 503 "
+     "speech_unavailable. The step names a catalog text: nothing else is ever said", ["kiosk"],
+     [{"name": "step", "in": "query", "required": True,
+       "schema": {"type": "string", "enum": ["start", "confirm", "document", "appointment", "ticket"]}},
+      {"name": "lang", "in": "query", "required": False, "schema": STR,
+       "description": "The kiosk's language (default es)."},
+      {"name": "wait", "in": "query", "required": False, "schema": {"type": "number"},
+       "description": "Seconds to wait for the audio still being made, clamped to 0..3."}],
+     EMPTY_BODY, 200, _obj({"step": STR, "status": {"type": "string", "enum": ["ready", "pending"]},
+                            "requested_language": STR, "language": STR, "voice": STR,
+                            "source": {"type": "string", "enum": ["pack", "espeak"]},
+                            "fallback": {"type": "boolean"}, "note": NULLABLE_STR, "url": NULLABLE_STR})),
     ("get", "/stats", "KPIs for a period", ["supervisor"],
      # SPEC.md writes the query as `?from=&to=`: an empty value means the default (today; `to` = `from`).
      [{"name": "from", "in": "query", "required": False, "allowEmptyValue": True,
@@ -170,6 +184,12 @@ ROUTES = [
     ("post", "/counters/{counter_id}/services", "Move the services an open counter serves", ["supervisor"],
      [COUNTER], _obj({"services": {"type": "array", "items": STR}, "reason": STR}, ["services", "reason"]), 200,
      WRAPPED_COUNTER),
+    ("put", "/counters/{counter_id}/language-first", "Call the holder's languages first within a tier, "
+     "bounded by [console] language_first_max_hold_minutes (its holder, or a supervisor)", ["staff"], [COUNTER],
+     _obj({"enabled": {"type": "boolean"}}, ["enabled"]), 200, WRAPPED_COUNTER),
+    ("put", "/users/{username}/languages", "Set the languages a user attends in (of the sede's)", ["admin"],
+     [{"name": "username", "in": "path", "required": True, "schema": STR}], _obj({"languages": LANGUAGES},
+     ["languages"]), 200, _obj({"user": _obj({"username": STR, "languages": LANGUAGES})})),
     ("post", "/close-day", "Close today's service day (waiting and called tickets expire)", ["supervisor"], [],
      _obj({"reason": STR}, ["reason"]), 200, _obj({"service_day": STR, "expired": {"type": "integer"}})),
     ("get", "/sync/status", "Sync with the central system: state, backlog, last success and error",
@@ -204,6 +224,11 @@ def openapi_document() -> dict:
                                         "content": {"application/json": {"schema": body}}}
         if path.endswith("call-next"):
             operation["responses"]["204"] = {"description": "Nothing waits"}
+        if path == "/kiosk/speech":  # the audio is made off the request: the page asks again
+            operation["responses"]["202"] = {"description": "Being prepared", "content": {"application/json": {
+                "schema": schema}}}
+            operation["responses"]["503"] = {"description": "No voice can say it now", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         for code, text in ERROR_STATUSES.items():
             operation["responses"][code] = {"description": text, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -229,7 +254,8 @@ def openapi_document() -> dict:
                     "counter": NULLABLE_STR, "status_url": STR, "print": _obj({"status": STR})}),
                 "Counter": _obj({"id": STR, "name": STR, "services": {"type": "array", "items": STR},
                                  "state": {"type": "string", "enum": ["closed", "open", "paused"]},
-                                 "staff": NULLABLE_STR, "ticket": {"nullable": True, "allOf": [TICKET_REF]}}),
+                                 "staff": NULLABLE_STR, "ticket": {"nullable": True, "allOf": [TICKET_REF]},
+                                 "language_first": {"type": "boolean"}}),
                 "Event": _obj({"seq": {"type": "integer"}, "id": STR, "type": STR, "at": STR, "data": _obj({})}),
             },
         },
