@@ -17,7 +17,6 @@ from turnero.documents import DOCUMENT_TYPES
 from turnero.i18n import messages, translate
 from turnero.web.offload import offload
 from turnero.web.pages import staff_page
-from turnero.staffing import suggestion
 from turnero.stats import compute_stats, parse_period
 
 blueprint = Blueprint("counter", __name__, template_folder="templates", static_folder="static",
@@ -135,13 +134,19 @@ def _heatmap(stats: dict) -> dict:
                                      for weekday, row in enumerate(grid) if any(row)]}
 
 
+def _period_figures() -> tuple[dict, dict]:
+    """The requested period's KPIs and staffing suggestion, from one walk over its days."""
+    stats = offload(compute_stats, box().engine, request.args.get("from") or None, request.args.get("to") or None,
+                    staffing=True)
+    return stats, stats.pop("staffing")
+
+
 @blueprint.get("/reports")
 @staff_page("supervisor")
 def reports():
-    stats = offload(compute_stats, box().engine, request.args.get("from") or None, request.args.get("to") or None)
+    stats, staffing = _period_figures()
     settings = box().settings
     today = box().engine.clock.local().date()
-    staffing = offload(suggestion, box().engine, *parse_period(box().engine.clock, stats["from"], stats["to"]))
     presets = [{"label": key, "from": first.isoformat(), "to": last.isoformat(),
                 "current": (first.isoformat(), last.isoformat()) == (stats["from"], stats["to"])}
                for key, first, last in _presets(today)]
@@ -158,8 +163,7 @@ def reports():
 @blueprint.get("/reports/export.csv")
 @staff_page("supervisor")
 def export_csv():
-    stats = offload(compute_stats, box().engine, request.args.get("from") or None, request.args.get("to") or None)
-    staffing = offload(suggestion, box().engine, *parse_period(box().engine.clock, stats["from"], stats["to"]))
+    stats, staffing = _period_figures()
     body = csv_text(stats, [translate(key) for _, key in COLUMNS], staffing)
     return _csv(body, f"turnero-{box().settings.sede['code']}-{stats['from']}-{stats['to']}.csv")
 

@@ -6,9 +6,15 @@ import io
 import re
 from datetime import date, datetime, timedelta
 
-from tests.conftest import LIMA
+from config import load_settings
+from tests.conftest import LIMA, FakeClock, write_sede
 from tests.test_reports_pages import as_user
-from turnero.staffing import counters_needed, erlang_c, suggestion
+from turnero.clock import SedeClock
+from turnero.engine import Engine
+from turnero.sample_month import generate_month
+from turnero.staffing import Arrivals, counters_needed, erlang_c, plan, suggestion
+from turnero.stats import DAY_CACHE, compute_stats
+from turnero.store import Store
 
 
 def test_erlang_c_and_the_counters_needed():
@@ -66,3 +72,45 @@ def test_the_csv_export_carries_the_suggestion(app, tokens, clock):
     assert len(suggested) == 1
     weekday, hour, arrivals, counters, days = suggested[0]
     assert (weekday, hour, arrivals, days) == ("miercoles", "10", "6.0", "1") and int(counters) >= 1
+
+
+def _from_raw_rows(engine, start: date, end: date) -> dict:
+    """The suggestion as it was made before it came from the day partials: straight from the
+    period's tickets (an independent count of the same arrivals)."""
+    clock = engine.clock
+    first, _ = clock.day_bounds(start)
+    _, last = clock.day_bounds(end)
+    offset = clock.local(first).utcoffset().total_seconds()
+    weekday = "(CAST(strftime('%w', issued_at + ?, 'unixepoch') AS INTEGER) + 6) % 7"
+    arrivals = Arrivals()
+    for day, count in engine.store.read(
+            f"SELECT {weekday} AS weekday, COUNT(DISTINCT service_day) FROM tickets WHERE issued_at >= ? AND"
+            " issued_at < ? AND transferred_from IS NULL GROUP BY weekday", (offset, first, last)):
+        arrivals.days[day] = count
+    for day, hour, code, count in engine.store.read(
+            f"SELECT {weekday} AS weekday, CAST(((issued_at + ?) % 86400) / 3600 AS INTEGER) AS hour, service,"
+            " COUNT(*) FROM tickets WHERE issued_at >= ? AND issued_at < ? AND transferred_from IS NULL"
+            " GROUP BY weekday, hour, service", (offset, offset, first, last)):
+        arrivals.counts[(day, hour, code)] = count
+    return plan(engine, arrivals)
+
+
+def test_the_suggestion_from_the_kept_days_equals_the_one_from_raw_rows(tmp_path):
+    data_dir = write_sede(tmp_path / "data")
+    settings = load_settings(data_dir, {})
+    store = Store.in_data_dir(data_dir)
+    generate_month(store, settings, date(2026, 11, 1), 30, 6000)
+    engine = Engine(store, settings, SedeClock(settings.timezone, FakeClock(datetime(2026, 12, 2, 9, 0, tzinfo=LIMA))))
+    try:
+        for first, last in ((date(2026, 11, 1), date(2026, 11, 30)), (date(2026, 11, 3), date(2026, 11, 17))):
+            expected = _from_raw_rows(engine, first, last)
+            assert expected["weekdays"] and expected["hours"]
+            DAY_CACHE.clear()
+            assert suggestion(engine, first, last) == expected  # days computed (and kept on disk)
+            DAY_CACHE.clear()
+            assert suggestion(engine, first, last) == expected  # days read back from disk
+            # the page's way: along with the KPIs, from the days in memory
+            assert compute_stats(engine, first.isoformat(), last.isoformat(), staffing=True)["staffing"] == expected
+    finally:
+        DAY_CACHE.clear()
+        store.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date
 
 from turnero.audiences import PERSONAL_COLUMNS
+from turnero.staffing import Arrivals
 
 # A partial kept by a version without the breakdowns lacks this key and is recomputed.
 PARTIAL_VERSION_KEY = "results"
@@ -33,7 +34,7 @@ class Breakdowns:
     def __init__(self, engine):
         self.engine = engine
         self.daily_waits: list = []
-        self.heatmap = [[0] * 24 for _ in range(7)]
+        self.arrivals = Arrivals()
         self.outcomes = dict.fromkeys(OUTCOMES, 0)
         self.results: dict = {}
         self.busy: dict = {}
@@ -44,9 +45,7 @@ class Breakdowns:
     def add_day(self, day: date, partial: dict) -> None:
         waits = [wait for entry in partial["times"] for wait in entry[5]]
         self.daily_waits.append({"date": day.isoformat(), **_stats().sorted_summary(waits)})
-        row = self.heatmap[day.weekday()]
-        for _, _, hour, count in partial["issued"]:
-            row[hour] += count
+        self.arrivals.add_day(day, partial["issued"])
         for service, counter, staff, outcome, result, count, busy in partial["results"]:
             if outcome == "transferred":
                 for key in (("services", service), ("counters", counter), ("staff", staff)):
@@ -71,7 +70,7 @@ class Breakdowns:
         start, end = self.engine.clock.day_bounds(first)[0], self.engine.clock.day_bounds(last)[1]
         return {
             "daily_waits": self.daily_waits,
-            "arrivals_by_weekday_hour": self.heatmap,
+            "arrivals_by_weekday_hour": self.arrivals.grid(),
             "outcomes": self.outcomes,
             "results": self._results(settings),
             "matters": self._matters(settings),

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 
 from turnero.errors import DomainError
 from turnero.report_breakdowns import PARTIAL_VERSION_KEY, Breakdowns
+from turnero.staffing import plan
 
 MAX_DAYS = 400
 CLOSED_STATES = ("cancelled", "transferred", "expired")
@@ -302,32 +303,17 @@ def _sorted_values(values: list) -> list:
     return values
 
 
-def compute_stats(engine, from_text: str | None = None, to_text: str | None = None) -> dict:
-    """KPIs from ``from_text`` to ``to_text`` (local dates, inclusive; default today).
-
-    Errors: invalid_date (400), invalid_period (422).
-    """
-    clock, settings = engine.clock, engine.settings
-    first, last = parse_period(clock, from_text, to_text)
+def day_partials(engine, first: date, last: date) -> list[tuple[date, dict]]:
+    """(day, partial) of each local day first..last: kept ones while their rows are unchanged,
+    the others computed (and the finished ones kept, in memory and on disk)."""
+    clock = engine.clock
     cursor = engine.store.connect().cursor()
     cursor.row_factory = None  # plain tuples: several times faster than sqlite3.Row for 100k rows
     database = str(engine.store.path)
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    daily = [{"date": day.isoformat(), "issued": 0, "served": 0, "no_shows": 0} for day in days]
-    groups = {"services": {}, "counters": {}, "staff": {}}
-
-    def bucket(kind, key) -> _Bucket:
-        found = groups[kind].get(key)
-        if found is None:
-            found = groups[kind][key] = _Bucket()
-        return found
-
     today_local = clock.local().date()
-    to_keep = []
-    issued, preferential_issued, arrivals, transferred_in = {}, {}, {}, {}
-    targets = {code: service.target_wait_minutes * 60 for code, service in settings.services.items()}
-    extra = Breakdowns(engine)
-    for index, day in enumerate(days):
+    found, to_keep = [], []
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
         start, end = clock.day_bounds(day)
         fingerprint = _fingerprint(cursor, start, end)
         partial = DAY_CACHE.get((database, day), fingerprint)
@@ -339,6 +325,37 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
             DAY_CACHE.put((database, day), fingerprint, partial, kept)
         if day < today_local and not DAY_CACHE.kept((database, day)):
             to_keep.append((day, fingerprint, partial))  # a day that is over is kept on disk too
+        found.append((day, partial))
+    if to_keep and _store_partials(engine.store, to_keep):
+        for day, _, _ in to_keep:
+            DAY_CACHE.mark_kept((database, day))
+    return found
+
+
+def compute_stats(engine, from_text: str | None = None, to_text: str | None = None, staffing: bool = False) -> dict:
+    """KPIs from ``from_text`` to ``to_text`` (local dates, inclusive; default today); with
+    ``staffing``, also the staffing suggestion (:mod:`turnero.staffing`) under "staffing", from
+    the same days.
+
+    Errors: invalid_date (400), invalid_period (422).
+    """
+    clock, settings = engine.clock, engine.settings
+    first, last = parse_period(clock, from_text, to_text)
+    days = day_partials(engine, first, last)
+    daily = [{"date": day.isoformat(), "issued": 0, "served": 0, "no_shows": 0} for day, _ in days]
+    groups = {"services": {}, "counters": {}, "staff": {}}
+
+    def bucket(kind, key) -> _Bucket:
+        found = groups[kind].get(key)
+        if found is None:
+            found = groups[kind][key] = _Bucket()
+        return found
+
+    issued, preferential_issued, arrivals, transferred_in = {}, {}, {}, {}
+    times: dict = {}  # (service, counter, staff, preferential) -> [served, waits, service times]
+    targets = {code: service.target_wait_minutes * 60 for code, service in settings.services.items()}
+    extra = Breakdowns(engine)
+    for index, (day, partial) in enumerate(days):
         today = daily[index]
         for service, preferential, hour, count in partial["issued"]:
             issued[service] = issued.get(service, 0) + count
@@ -367,25 +384,33 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
                 else:
                     place.referred += count
         extra.add_day(day, partial)
-        # Each day's time lists are sorted runs; a dimension's list is their concatenation,
-        # which timsort merges cheaply when the summary sorts it.
         for service, counter, staff, preferential, served, waits, service_times in partial["times"]:
-            within = bisect_right(waits, targets[service]) if service in targets else 0
-            for place in (bucket("services", service), bucket("counters", counter), bucket("staff", staff)):
-                place.served += served
-                place.within += within
-                place.waits += waits
-                place.service_times += service_times
-                if preferential:
-                    place.preferential_served += served
-                    place.preferential_waits += waits
+            found = times.get((service, counter, staff, preferential))
+            if found is None:
+                times[(service, counter, staff, preferential)] = [served, list(waits), list(service_times)]
+            else:
+                found[0] += served
+                found[1] += waits
+                found[2] += service_times
+    # Each day's time lists are sorted runs. Merged first per (service, counter, staff, class),
+    # a dimension's list is the concatenation of a few long runs, which timsort merges far more
+    # cheaply than the days' many short ones, three dimensions over.
+    for (service, counter, staff, preferential), (served, waits, service_times) in times.items():
+        waits.sort()
+        service_times.sort()
+        within = bisect_right(waits, targets[service]) if service in targets else 0
+        for place in (bucket("services", service), bucket("counters", counter), bucket("staff", staff)):
+            place.served += served
+            place.within += within
+            place.waits += waits
+            place.service_times += service_times
+            if preferential:
+                place.preferential_served += served
+                place.preferential_waits += waits
 
     for kind, places in groups.items():  # "referred" means referred to another entity
         for key, place in places.items():
             place.referred = extra.referrals_only(kind, key, place.referred)
-    if to_keep and _store_partials(engine.store, to_keep):
-        for day, _, _ in to_keep:
-            DAY_CACHE.mark_kept((database, day))
     services = []
     for code in list(settings.services) + sorted((set(groups["services"]) | set(issued)) - set(settings.services)):
         config = settings.services.get(code)
@@ -422,7 +447,7 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
         "preferential_share": _share(sum(preferential_issued.values()), total_issued),
         "preferential_served_share": _share(everything.preferential_served, everything.served),
     })
-    return {
+    figures = {
         "from": first.isoformat(), "to": last.isoformat(),
         "totals": totals,
         "services": services,
@@ -435,6 +460,9 @@ def compute_stats(engine, from_text: str | None = None, to_text: str | None = No
         "days": (last - first).days + 1,
         **extra.render(first, last),
     }
+    if staffing:
+        figures["staffing"] = plan(engine, extra.arrivals)
+    return figures
 
 
 def own_figures(engine, username: str) -> dict:
