@@ -8,6 +8,7 @@ import io
 
 import pytest
 
+from counter.reports import COLUMNS
 from tests.conftest import PASSWORD, LiveBox, screenshot, write_sede
 
 
@@ -220,21 +221,28 @@ def test_a_full_day_at_two_counters_with_a_supervisor(browser, day_box):
         assert sofia.inner_text("#staff-table tr[data-key='beto'] td[data-col='no_shows']") == "1"
         assert sofia.inner_text("#counters-table tr[data-key='v1'] td[data-col='transferred']") == "1"
         assert sofia.locator("svg.chart").count() >= 3
+        # The page shows each section as two narrower tables (counts, times); the CSV has one row
+        # with every column: join the page's two by row and column before comparing.
         table_rows = {}
         for table in ("totals", "services", "counters", "staff"):
-            for row in sofia.locator(f"#{table}-table tbody tr").all():
-                table_rows[(table, row.get_attribute("data-key"))] = [
-                    cell.inner_text() for cell in row.locator("th, td").all()]
+            for part in ("table", "times"):
+                for row in sofia.locator(f"#{table}-{part} tbody tr").all():
+                    cells = table_rows.setdefault((table, row.get_attribute("data-key")), {})
+                    cells["name"] = row.locator("th").inner_text()
+                    cells.update({cell.get_attribute("data-col"): cell.inner_text()
+                                  for cell in row.locator("td").all()})
         download = sofia.request.get(box.url + sofia.get_attribute("#export", "href"))
         assert download.status == 200 and download.headers["content-type"].startswith("text/csv")
         lines = list(csv.reader(io.StringIO(download.text().lstrip("\ufeff"))))
+        figures = lines[2:lines.index([], 2)]  # the figures table ends at the first blank row
         sections = {"total": "totals", "servicio": "services", "ventanilla": "counters", "personal": "staff"}
-        csv_rows = {(sections[line[0]], line[1]): line[1:] for line in lines[2:] if line and line[0] in sections}
+        columns = [key for key, _ in COLUMNS]
+        csv_rows = {(sections[line[0]], line[1]): dict(zip(columns, line)) for line in figures}
         assert set(csv_rows) == set(table_rows)
         for key, cells in table_rows.items():
-            # an empty key (the totals row) reads "—" on screen and stays empty in the CSV
-            assert csv_rows[key] == ["" if key[1] == "" and index == 0 and cell == "—" else cell
-                                     for index, cell in enumerate(cells)], key
+            # a row with no name (the totals row) reads "—" on screen and stays empty in the CSV
+            assert {col: csv_rows[key][col] for col in cells} == {
+                col: "" if col == "name" and text == "—" else text for col, text in cells.items()}, key
         screenshot(sofia, "reports-day")
     finally:
         sofia.context.close()
