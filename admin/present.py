@@ -90,6 +90,8 @@ def audit_action(action: str, url_map) -> str:
     """An audit row's action in plain Spanish ("Alta de usuario"): a request's through the endpoint
     its method and path reach (the path names the user or device, the endpoint the act); an
     automatic row's through its events. What the catalog lacks is shown as recorded."""
+    if action.startswith("read "):  # a read of personal data (turnero.web.personal): what was read
+        return t("admin.audit_read", what=audit_action(action.removeprefix("read "), url_map))
     method, _, path = action.partition(" ")
     if path.startswith("/"):
         from werkzeug.exceptions import HTTPException

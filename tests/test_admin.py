@@ -97,6 +97,17 @@ def test_admin_actions_are_audited(app, admin_client):
     assert re.search(r"Alta de usuario\s*<small class=\"audit-raw\"[^>]*>POST /admin/users</small>", page)
 
 
+def test_reads_of_personal_data_are_worded_in_the_audit(app):
+    from admin.present import audit_action
+
+    with app.app_context():
+        words = audit_action("read GET /api/v1/appointments", app.url_map)
+        assert words == "Lectura de datos personales: búsqueda de citas"
+        # a read of a route the catalog does not name still says it was a read, and of what
+        assert audit_action("read GET /api/v1/no-such-route", app.url_map) == (
+            "Lectura de datos personales: GET /api/v1/no-such-route")
+
+
 def test_admin_page_in_chromium(live_box, browser):
     context = browser.new_context(locale="es-PE")
     page = context.new_page()
