@@ -7,7 +7,7 @@ in the one error format ``{"error": {"code", "message"}}``.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
@@ -177,6 +177,24 @@ def import_file(language):
                        audit=action_audit())
     return render_template("admin/studio_import.html", language=language,
                            language_name=i18n.LANGUAGE_NAMES[language], report=report)
+
+
+@studio.post("/admin/traducciones/<language>/publicar")
+@staff_page(ROLE)
+def publish(language):
+    """Propose the language's reviewed strings (and reviewed voice pack) to the central, so every
+    sede can receive them once the central office approves (issue #13). The sync part does the
+    talking: it registers the call (``turnero.language_publish``) when it is wired in."""
+    language = _language(language)
+    publish_language = current_app.extensions.get("turnero.language_publish")
+    if publish_language is None:
+        raise DomainError("sync_disabled", t("admin.studio.publish_disabled"), 409)
+    sent = publish_language(language, g.principal.name)
+    message = t("admin.studio.published", count=len(sent))
+    if _wants_json():
+        return jsonify({"sent": sent, "message": message})
+    return render_template("admin/studio_published.html", language=language,
+                           language_name=i18n.LANGUAGE_NAMES[language], sent=sent, message=message)
 
 
 def init_app(app):

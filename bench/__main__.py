@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 QUICK_ARGS = {
     "bench_console": ["--actions", "60"],
     "bench_display": ["--calls", "20"],
+    "bench_language_apply": ["--strings", "100"],
     "bench_reports": ["--tickets", "10000", "--runs", "3"],
     "bench_stats": ["--tickets", "10000", "--runs", "5"],
     "bench_sync_backlog": ["--events", "10000"],

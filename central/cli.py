@@ -10,6 +10,8 @@
     turnero-central viewer list
     turnero-central rebuild-summaries [--sede CODE]   # recompute the day summaries from raw events
     turnero-central prune-events --older-than-days N  # delete old raw events; summaries stay
+    turnero-central languages list [--state revisado|aprobado]   # language packages sedes proposed
+    turnero-central languages approve ID [--by NAME]  # every sede receives it on its next pull
 
 The database is ``--database-url``, else ``TURNERO_CENTRAL_DATABASE_URL``, else
 ``sqlite:///turnero-central.db`` in the current directory. Every command first creates or
@@ -115,6 +117,26 @@ def cmd_prune_events(args):
         print(f"{code}\t{deleted} raw event(s) deleted")
 
 
+def cmd_languages_list(args):
+    from central.languages import list_packages
+
+    for item in list_packages(_database(args), args.state):
+        diff = item["diff"]
+        change = ("unreadable" if diff["added"] is None else
+                  f"+{diff['added']} ~{diff['changed']} -{diff['removed']} vs v{diff['against'] or 0}")
+        state = f"aprobado v{item['version']} by {item['approved_by']}" if item["state"] == "aprobado" else item["state"]
+        print(f"{item['id']}\t{item['language']}\t{item['kind']}\t{item['sede']}\t{item['proposed_at']}\t"
+              f"{item['items']} item(s)\t{change}\t{state}")
+
+
+def cmd_languages_approve(args):
+    from central.languages import approve
+
+    item = approve(_database(args), args.id, args.by)
+    print(f"package {item['id']} approved: {item['language']} {item['kind']} version {item['version']}; "
+          "every sede receives it on its next pull")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", default=argparse.SUPPRESS,
@@ -164,7 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
     prune = add(sub, "prune-events", cmd_prune_events,
                 "delete raw events older than N days (already summarised; the summaries stay)")
     prune.add_argument("--older-than-days", type=int, required=True)
+
+    languages = sub.add_parser("languages", help="language packages proposed by sedes").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    listing = add(languages, "list", cmd_languages_list, "list proposed and approved packages, newest first")
+    listing.add_argument("--state", choices=("revisado", "aprobado"))
+    approving = add(languages, "approve", cmd_languages_approve, "approve a proposed package for every sede")
+    approving.add_argument("id")
+    approving.add_argument("--by", default=_os_user(), help="who approves (default: the system user)")
     return parser
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "central"
 
 
 def main(argv=None) -> int:

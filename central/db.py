@@ -200,7 +200,40 @@ SUMMARIES = [
     )""",
 ]
 
-STEPS = [SCHEMA_V1, EPOCHS, SUMMARIES]  # append only; never edit a step that has shipped
+# Step 4: language packages a sede proposes and the central office approves (central/languages.py).
+# The package bytes are kept in the database as base64 text: the same statements work on SQLite
+# and PostgreSQL, a backup of the database is a backup of the packages, and packages are small
+# (a catalog is ~100 KB, a recorded voice pack a few MB). Ids and the approval order come from
+# ``language_counters`` rows (an UPDATE locks its row on PostgreSQL, serializing two approvals).
+LANGUAGES = [
+    """CREATE TABLE language_packages (
+        id BIGINT PRIMARY KEY,
+        sede TEXT NOT NULL,
+        language TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sede_version TEXT,
+        sha256 TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        items BIGINT NOT NULL,
+        metadata TEXT NOT NULL,
+        proposed_at TEXT NOT NULL,
+        version BIGINT,
+        approved_seq BIGINT UNIQUE,
+        approved_at TEXT,
+        approved_by TEXT
+    )""",
+    "CREATE INDEX language_packages_by_kind ON language_packages (language, kind, version)",
+    """CREATE TABLE language_blobs (
+        id BIGINT PRIMARY KEY,
+        data TEXT NOT NULL
+    )""",
+    "CREATE TABLE language_counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+    "INSERT INTO language_counters (name, value) VALUES ('package', 0)",
+    "INSERT INTO language_counters (name, value) VALUES ('approval', 0)",
+]
+
+STEPS = [SCHEMA_V1, EPOCHS, SUMMARIES, LANGUAGES]  # append only; never edit a step that has shipped
 
 
 class Database:

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from urllib.parse import urlsplit
 
-from central import checks, kpis, service
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+
+from central import checks, kpis, languages, service
 from central.service import CentralError
 
 bp = Blueprint("central", __name__)
@@ -49,6 +51,46 @@ def kpis_json(code):
     _known(code)
     first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
     return jsonify(kpis.sede_kpis(_db(), code, first, last, current_app.config["TARGET_WAIT_MINUTES"]))
+
+
+@bp.post("/api/v1/sedes/<code>/languages")
+def propose_language(code):
+    """A sede proposes a reviewed package (multipart: ``metadata`` JSON and ``package`` file)."""
+    service.authenticate(_db(), code, request.headers.get("Authorization"))  # before the body is read
+    upload = request.files.get("package")
+    answer = languages.propose(_db(), code, request.form.get("metadata"), upload.read() if upload else None)
+    return jsonify(answer), 201
+
+
+@bp.get("/api/v1/languages")
+def approved_languages():
+    languages.authenticate_any_sede(_db(), request.headers.get("Authorization"))
+    return jsonify(languages.approved_since(
+        _db(), request.args.get("since"), lambda ident: url_for("central.language_package", ident=ident)))
+
+
+@bp.get("/api/v1/languages/packages/<ident>")
+def language_package(ident):
+    languages.authenticate_any_sede(_db(), request.headers.get("Authorization"))
+    return Response(languages.approved_blob(_db(), ident), mimetype="application/octet-stream")
+
+
+@bp.get("/idiomas")
+def language_page():
+    """Proposals and approved packages, newest first, with what each changes (viewers)."""
+    service.authorize_reader(_db(), request.headers.get("Authorization"))
+    return render_template("central/languages.html", packages=languages.list_packages(_db()))
+
+
+@bp.post("/idiomas/<ident>/aprobar")
+def approve_language(ident):
+    viewer = service.authorize_reader(_db(), request.headers.get("Authorization"))
+    # HTTP Basic travels with every request the browser makes, a forged one from another site too.
+    origin = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    if urlsplit(origin).netloc != request.host:
+        raise service.CentralError("cross_site", "Approve from this server's own page.", 403)
+    languages.approve(_db(), ident, viewer.partition(":")[2])
+    return redirect(url_for("central.language_page"), 303)
 
 
 @bp.get("/healthz")

@@ -74,6 +74,7 @@ def init_app(app):
     worker (``app.extensions["turnero_sync"]``). The worker runs even while ``[sync] central_url``
     is empty: it purges personal data past the retention, and starts syncing as soon as a hand
     edit of ``sede.toml`` sets the URL (the follower re-reads it)."""
+    from turnero.language_share import LanguageSyncState
     from turnero.sync_state import status
     from sync.worker import SyncWorker
 
@@ -84,6 +85,7 @@ def init_app(app):
 
     def health() -> dict:
         info = status(box.engine, follower())
+        info.update(LanguageSyncState(box.store).status(box.engine.clock))
         if follower.error:
             info["settings_error"] = settings_problem(follower.error)
             info["settings_error_code"] = settings_problem_code(follower.error)
@@ -93,6 +95,14 @@ def init_app(app):
         return bool(follower().get("central_url"))
 
     box.health["sync"] = health
+
+    def publish_language(language: str, by: str) -> list[dict]:
+        """The translation studio's "Publicar en la central" (admin/ may not import sync/)."""
+        from sync.languages import publish
+
+        return publish(box.engine, follower(), language, by)
+
+    app.extensions["turnero.language_publish"] = publish_language
     blueprint = create_blueprint(health, enabled)
     app.register_blueprint(blueprint)
     if "csrf" in app.extensions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from sync import languages
 from sync.client import CentralClient, Retryable
 from turnero import audit
 from turnero.retention import purge_personal_data
@@ -99,6 +100,12 @@ class SyncAgent:
                 break
             cursor = new_cursor
         return {"stored": stored, "skipped": skipped}
+
+    def pull_languages(self) -> dict:
+        """Apply the language packages approved since the last pull (:func:`sync.languages.pull`):
+        called right after :meth:`pull`, on its pace; it never raises a sync error (its failures are
+        its own, in /healthz), so it never holds back events or appointments."""
+        return languages.pull(self.engine, self.client)
 
     def purge(self) -> dict:
         return purge(self.engine, self.settings)

@@ -42,6 +42,7 @@ def _once(engine, settings, progress=None) -> int:
         finally:
             _finish(progress)  # the bar's line ends before any message below
         pulled = agent.pull()
+        shared = agent.pull_languages()
         state.record_success(engine.clock())
     except Rejected as exc:
         state.record_stop(str(exc), fingerprint, engine.clock())
@@ -59,6 +60,8 @@ def _once(engine, settings, progress=None) -> int:
     skipped = f", {pulled['skipped']} skipped" if pulled["skipped"] else ""
     print(f"sync ok: {pushed} event(s) acknowledged, {pulled['stored']} appointment(s) received{skipped}, "
           f"backlog {backlog}")
+    if shared["applied"] or shared.get("error"):
+        print(f"language packages: {shared['applied']} applied" + (f"; {shared['error']}" if shared.get("error") else ""))
     return 0
 
 

@@ -14,7 +14,7 @@ import ipaddress
 import json
 import re
 import time
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -117,6 +117,41 @@ class CentralClient:
         cursor = body.get("cursor")
         return appointments, (str(cursor) if cursor is not None else since)
 
+    # ------------------------------------------------------------------ languages (issue #13)
+
+    def languages(self, since: str | None) -> tuple[list[dict], str | None]:
+        """GET the language packages approved since the cursor; returns (packages, new cursor)."""
+        params = {"since": since} if since else None
+        body = _json(self._request("GET", f"{self.base}/api/v1/languages", params=params))
+        packages = body.get("packages")
+        if not isinstance(packages, list) or not all(_is_package(item) for item in packages):
+            raise Retryable("central answered languages without a valid list of packages")
+        cursor = body.get("cursor")
+        return packages, (str(cursor) if cursor is not None else since)
+
+    def download(self, url: str, max_bytes: int) -> bytes:
+        """GET a package from this central (a URL elsewhere is refused: the token goes nowhere else)."""
+        target = urljoin(self.base + "/", url)
+        if not target.startswith(self.base + "/"):
+            raise Rejected(f"central named a package outside itself: {url[:200]!r}")
+        response = self._request("GET", target, stream=True)
+        try:
+            data = response.raw.read(max_bytes + 1, decode_content=True)
+        except (requests.RequestException, OSError) as exc:
+            raise Retryable(f"package download failed: {_reason(exc)}") from None
+        finally:
+            response.close()
+        if len(data) > max_bytes:
+            raise Retryable(f"central sent a package over {max_bytes} bytes")
+        return data
+
+    def propose(self, metadata: dict, data: bytes) -> dict:
+        """POST a reviewed package (multipart ``metadata`` JSON and ``package`` file) to propose it."""
+        name = f"{metadata['language']}-{metadata['kind']}.{'json' if metadata['kind'] == 'catalog' else 'zip'}"
+        files = {"metadata": (None, json.dumps(metadata, ensure_ascii=False), "application/json"),
+                 "package": (name, data, "application/octet-stream")}
+        return _json(self._request("POST", self._url("languages"), files=files))
+
     def _request(self, method: str, url: str, **kwargs) -> requests.Response:
         headers = kwargs.pop("headers", {})
         headers["Authorization"] = f"Bearer {self._token}"
@@ -148,6 +183,12 @@ def _json(response) -> dict:
     if not isinstance(body, dict):
         raise Retryable("central answered JSON that is not an object")
     return body
+
+
+def _is_package(item) -> bool:
+    return (isinstance(item, dict) and isinstance(item.get("language"), str) and item.get("kind") in ("catalog", "voice")
+            and isinstance(item.get("version"), int) and not isinstance(item.get("version"), bool)
+            and isinstance(item.get("sha256"), str) and isinstance(item.get("url"), str))
 
 
 def _is_anchor(item) -> bool:

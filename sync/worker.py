@@ -120,6 +120,7 @@ class SyncWorker:
             if self._pull_requested or now >= self._next_pull or self._retry_at:
                 self._pull_requested = False
                 agent.pull()
+                agent.pull_languages()
                 self._next_pull = now + settings["interval_seconds"]
                 self.state.record_success(self.engine.clock())
             self._retry_at = 0.0

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from central import create_app
-from central.db import SCHEMA_V1, Database
+from central.db import SCHEMA_V1, STEPS, Database
 from central.pgtemp import TempPostgres, unavailable_reason
 from central.service import add_sede, add_viewer, token_hash
 from central.testing import CentralServer
@@ -516,7 +516,7 @@ def test_a_database_of_the_previous_version_is_upgraded_in_place(database_url):
                    "60, 30, '2026-11-25')", (SEDE,))
     old.close()
     with CentralServer(database_url) as running:
-        assert running.db.schema_version() == 3
+        assert running.db.schema_version() == len(STEPS)
         auth = {"Authorization": "Bearer tok-lima", "Content-Type": "application/json"}
         url = f"{running.url}/api/v1/sedes/{SEDE}/events"
         legacy = requests.post(url, data=json.dumps({"sede": SEDE, "events": [event(3)]}), headers=auth, timeout=30)
@@ -533,7 +533,7 @@ def test_a_database_of_the_previous_version_is_upgraded_in_place(database_url):
         assert (kpis["issued"], kpis["served"]) == (2, 1)
     again = Database(database_url)
     again.create_schema()  # a second start changes nothing
-    assert again.schema_version() == 3 and again.one("SELECT COUNT(*) FROM events")[0] == 4
+    assert again.schema_version() == len(STEPS) and again.one("SELECT COUNT(*) FROM events")[0] == 4
     again.close()
 
 

@@ -263,6 +263,21 @@ def cmd_i18n_import(args):
     return 1 if report["refused"] else 0
 
 
+def cmd_i18n_publish(args):
+    from sync.languages import publish
+
+    _, settings, store = _open(args)
+    language = _target_language(args.language)
+    try:
+        sent = publish(Engine(store, settings), settings.sync, language, args.audit["actor"])
+    finally:
+        store.close()
+    for item in sent:
+        print(f"{language} {item['kind']}: {item['items']} item(s) proposed to the central as package {item['id']} "
+              f"(sha256 {item['sha256']})")
+    print("the central office approves it with 'turnero-central languages approve ID'; every sede then receives it")
+
+
 def cmd_sync(args):
     from sync import run_cli
 
@@ -370,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     i18n_import = add("i18n-import", cmd_i18n_import, "import a translated PO file (entries arrive as borrador)")
     i18n_import.add_argument("language")
     i18n_import.add_argument("path")
+
+    i18n_publish = add("i18n-publish", cmd_i18n_publish,
+                       "propose a language's reviewed strings (and reviewed voice pack) to the central")
+    i18n_publish.add_argument("language")
 
     sync = add("sync", cmd_sync, "push events to the central system and pull appointments")
     sync.add_argument("--once", action="store_true", help="one round, then exit (non-zero on failure)")
