@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from central.db import Database
 from central.service import CentralError
-from turnero.i18n import translate
+from turnero.i18n import LANGUAGE_NAMES, translate
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024 * 1024  # 500 events of a few KiB each, with room to spare
@@ -50,6 +50,8 @@ def _register_filters(app: Flask):
     app.jinja_env.filters["zone"] = wording.zone_name
     app.jinja_env.filters["mmss"] = wording.mmss
     app.jinja_env.filters["pct"] = wording.share
+    app.jinja_env.filters["language"] = lambda code: LANGUAGE_NAMES.get(code, code) if code else words(
+        "central.no_language")
 
 
 def _wants_json() -> bool:

@@ -11,7 +11,8 @@ The summaries: kept per day (and per month) as events arrive, so that figures fo
 year read a few thousand small rows instead of millions of raw events.
 
 One row per ``(sede, day, dimension, key)``: ``dimension`` is ``service`` (key: the service code,
-``''`` when an event names none) or ``counter`` (key: the counter id). Each row holds counts
+``''`` when an event names none), ``counter`` (key: the counter id) or ``language`` (key: the
+ticket's language: arrivals, attentions and waits by the language the person chose). Each row holds counts
 (issued, served, no-shows, cancelled, transferred away, expired) and two histograms, of wait and
 of service seconds, as JSON objects ``{bucket: count}``.
 
@@ -52,6 +53,8 @@ def contributions(event_type: str, data: dict):
     ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else {}
     if event_type in COUNTED_TYPES:
         yield "service", _key(ticket.get("service")), COUNTED_TYPES[event_type], None, None
+        if event_type == "ticket.issued":  # arrivals by the language the person chose (Ley 29735)
+            yield "language", _key(ticket.get("language")), "issued", None, None
     elif event_type == "ticket.transferred":
         # data.ticket is the new ticket; the transfer belongs to the service the person left.
         left = data.get("from") if isinstance(data.get("from"), dict) else {}
@@ -64,6 +67,7 @@ def contributions(event_type: str, data: dict):
         name = "no_shows" if no_show else "served"
         yield "service", _key(attention.get("service")), name, wait, served
         yield "counter", _key(attention.get("counter")), name, wait, served
+        yield "language", _key(ticket.get("language")), name, wait, served
 
 
 class Delta:
@@ -305,7 +309,7 @@ def _groups(db, first: str, last: str, code: str | None = None, counters: bool =
     if code is not None:
         where, params = " AND sede = ?", [code]
     if not counters:
-        where += " AND dimension = 'service'"
+        where += " AND dimension IN ('service', 'language')"
     # Service times are only shown per sede; the national page does not parse them.
     service_times = "service_times" if code is not None else "'{}'"
     columns = f"sede, dimension, key, issued, served, no_shows, cancelled, transferred, expired, waits, {service_times}"
@@ -401,7 +405,22 @@ def sede_kpis(db, code: str, first: str, last: str, default_target: int = 30) ->
     for row in counters:
         row.pop("within_target_share")
     return {"sede": code, "from": first, "to": last, "timezone": sede["timezone"],
-            "target_wait_minutes": default_target, "totals": totals, "services": services, "counters": counters}
+            "target_wait_minutes": default_target, "totals": totals, "services": services, "counters": counters,
+            "languages": _languages(groups)}
+
+
+def _languages(groups: dict) -> list[dict]:
+    """Figures per ticket language over the groups given (one sede's, or every sede's)."""
+    by_language: dict = defaultdict(list)
+    for (_, dimension, key), group in groups.items():
+        if dimension == "language":
+            by_language[key].append((group, None))
+    out = []
+    for key, parts in sorted(by_language.items()):
+        figures = _figures(parts)
+        figures.pop("within_target_share")
+        out.append({"language": key or None, **figures})
+    return out
 
 
 # ------------------------------------------------------------------ the country
@@ -416,7 +435,8 @@ def national(db, first: str, last: str, default_target: int = 30) -> dict:
         out.append({**sede, "totals": totals, "targets": _targets(services, sede, default_target)})
     keys = ("issued", "served", "no_shows", "cancelled", "transferred", "expired")
     totals = {key: sum(s["totals"][key] for s in out) for key in keys}
-    return {"from": first, "to": last, "sedes": out, "totals": totals, "target_wait_minutes": default_target}
+    return {"from": first, "to": last, "sedes": out, "totals": totals, "target_wait_minutes": default_target,
+            "languages": _languages(groups)}
 
 
 def today(db, now: datetime | None = None, default_target: int = 30, order: str = "urgencia") -> dict:

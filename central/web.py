@@ -79,7 +79,8 @@ def language_package(ident):
 def language_page():
     """Proposals and approved packages, newest first, with what each changes (viewers)."""
     service.authorize_reader(_db(), request.headers.get("Authorization"))
-    return render_template("central/languages.html", packages=languages.list_packages(_db()))
+    sedes = {sede["code"]: sede["name"] for sede in service.list_sedes(_db())}
+    return render_template("central/languages.html", packages=languages.list_packages(_db()), sedes=sedes)
 
 
 @bp.post("/idiomas/<ident>/aprobar")

@@ -351,6 +351,28 @@ def screenshot(page, name: str):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+BROKEN_WORDS_JS = r"""() => {
+    const out = [], walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {  // a word the browser had to break is drawn as more than one box
+        const node = walker.currentNode, parent = node.parentElement;
+        if (!parent || parent.closest('script, style') || !parent.getClientRects().length) continue;
+        for (const word of node.data.matchAll(/\S+/g)) {
+            const range = document.createRange();
+            range.setStart(node, word.index);
+            range.setEnd(node, word.index + word[0].length);
+            if ([...range.getClientRects()].filter(r => r.width > 0 && r.height > 0).length > 1) out.push(word[0]);
+        }
+    }
+    return out;
+}"""
+
+
+def broken_words(page) -> list[str]:
+    """The words on ``page`` that the browser broke across lines (a code cut at its hyphen, a
+    heading too wide for its column)."""
+    return page.evaluate(BROKEN_WORDS_JS)
+
+
 class Kiosks:
     """Threads issuing tickets over HTTP (as staff) until stopped or the box goes away (a kill);
     ``acknowledged`` holds every ticket answered with 201."""

@@ -9,12 +9,13 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+import requests
 
 from central import create_app, kpis
 from central.service import add_sede, add_viewer
 from central.kpis import BUCKET_SECONDS, prune_events, rebuild_summaries
 from test_central import basic, database_url, postgres_server  # noqa: F401 - fixtures
-from test_sync import central, make_box, simulate_day  # noqa: F401 - fixtures
+from test_sync import SEDE as SYNC_SEDE, central, make_box, simulate_day  # noqa: F401 - fixtures
 
 SEDE = "LIM-01"
 DAY = "2026-11-25"
@@ -84,7 +85,8 @@ def test_summaries_equal_a_hand_count_and_a_rebuild_and_count_resent_events_once
     rows = {(r[1], r[2]): r for r in daily(app)}
     assert {k: r[3:9] for k, r in rows.items()} == {
         ("service", "ORI"): (10, 5, 1, 1, 1, 0), ("service", "PEN"): (4, 2, 0, 0, 0, 0),
-        ("counter", "v1"): (0, 7, 0, 0, 0, 0), ("counter", "v2"): (0, 0, 1, 0, 0, 0)}
+        ("counter", "v1"): (0, 7, 0, 0, 0, 0), ("counter", "v2"): (0, 0, 1, 0, 0, 0),
+        ("language", ""): (14, 7, 1, 0, 0, 0)}  # these tickets name no language
     ori_waits = json.loads(rows[("service", "ORI")][9])
     assert sum(ori_waits.values()) == 5 and ori_waits[str(5 * 60 // BUCKET_SECONDS)] == 1
 
@@ -97,6 +99,31 @@ def test_summaries_equal_a_hand_count_and_a_rebuild_and_count_resent_events_once
     assert [m[3:9] for m in months] == [r[3:9] for r in before]  # one day: the month is that day
     assert rebuild_summaries(app.extensions["central_db"], SEDE) == {SEDE: len(events)}
     assert daily(app) == before and monthly(app) == months  # incremental == rebuilt from raw events
+
+
+def test_figures_by_the_tickets_language_on_the_sede_and_national_pages(app):
+    def spoken(seq, kind, language, **kwargs):
+        event = ev(seq, kind, **kwargs)
+        event["data"]["ticket"]["language"] = language
+        return event
+
+    events = [spoken(1, "ticket.issued", "qu"), spoken(2, "ticket.issued", "qu"), spoken(3, "ticket.issued", "es"),
+              spoken(4, "ticket.finished", "qu", wait=600.0), spoken(5, "ticket.no_show", "qu"),
+              spoken(6, "ticket.finished", "es", wait=120.0)]
+    push(app, events)
+    figures = kpis.sede_kpis(app.extensions["central_db"], SEDE, DAY, DAY)
+    by_language = {row["language"]: row for row in figures["languages"]}
+    assert {code: (row["issued"], row["served"], row["no_shows"]) for code, row in by_language.items()} == {
+        "es": (1, 1, 0), "qu": (2, 1, 1)}
+    assert abs(by_language["qu"]["wait_seconds"]["median"] - 600) <= BUCKET_SECONDS
+    before = daily(app)
+    rebuild_summaries(app.extensions["central_db"], SEDE)
+    assert daily(app) == before  # the language rows come from the raw events too
+
+    for path in (f"/sedes/{SEDE}?from={DAY}&to={DAY}", f"/?from={DAY}&to={DAY}"):
+        page = app.client.get(path).get_data(as_text=True)
+        table = page[page.index('id="by-language"'):]
+        assert "Por idioma del turno" in page and "Runasimi (Quechua)" in table and "Español" in table, path
 
 
 def test_a_restored_box_resending_its_history_counts_once(app):
@@ -119,8 +146,8 @@ def test_each_sede_has_its_own_day_boundaries(app):
     late = "2026-11-25T23:30:00.000Z"  # 18:30 in Lima, 08:30 next day in Tokyo
     push(app, [ev(1, at=late)])  # no time zone sent: America/Lima
     push(app, [ev(1, at=late)], sede="TYO-01", token=tokyo, timezone="Asia/Tokyo")
-    assert [r[0] for r in daily(app)] == ["2026-11-25"]
-    assert [r[0] for r in daily(app, "TYO-01")] == ["2026-11-26"]
+    assert {r[0] for r in daily(app)} == {"2026-11-25"}
+    assert {r[0] for r in daily(app, "TYO-01")} == {"2026-11-26"}
     assert db.one("SELECT day FROM events WHERE sede = 'TYO-01'")[0] == "2026-11-26"
     now = datetime(2026, 11, 26, 0, 0, tzinfo=timezone.utc)  # still the 25th in Lima, the 26th in Tokyo
     today = {row["code"]: row for row in kpis.today(db, now)["sedes"]}
@@ -206,3 +233,44 @@ def test_the_box_sends_its_services_and_time_zone(central, make_box):  # noqa: F
     assert set(services) == set(box.settings.services)
     for code, service in box.settings.services.items():
         assert services[code] == {"name": service.name("es"), "target_wait_minutes": service.target_wait_minutes}
+
+
+def test_the_central_pages_fit_the_office_screen(central, browser):
+    """The national overview, a sede's page and the languages page in Chromium at 1366x768: plain
+    Spanish, nothing wider than the screen, no header broken inside a word."""
+    from conftest import broken_words, screenshot
+
+    db = central.db
+    lima_now = datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+    events = [ev(seq, at=lima_now, service="ORI" if seq % 3 else "PEN") for seq in range(1, 13)]
+    for seq in range(13, 21):
+        events.append(ev(seq, "ticket.finished", "ORI" if seq % 2 else "PEN", at=lima_now, wait=60.0 * seq))
+    for event in events:
+        event["data"]["ticket"]["language"] = "qu" if event["seq"] % 4 == 0 else "es"
+    answer = requests.post(f"{central.url}/api/v1/sedes/{SYNC_SEDE}/events",
+                           json={"sede": SYNC_SEDE, "events": events, "services": SERVICES,
+                                 "timezone": "America/Lima"},
+                           headers={"Authorization": f"Bearer {central.token}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    from central import languages
+
+    catalog = json.dumps({"format": 1, "kind": "catalog", "language": "qu", "sede": SYNC_SEDE, "version": "3",
+                          "strings": {"kiosk.title": "PRUEBA título"}}).encode()
+    languages.propose(db, SYNC_SEDE, json.dumps({"language": "qu", "kind": "catalog", "version": "3",
+                                                 "reviewed_by": ["tina"]}), catalog)
+    password = add_viewer(db, "oficina")
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="es-PE",
+                                  http_credentials={"username": "oficina", "password": password})
+    try:
+        page = context.new_page()
+        for path, name in (("/", "central-overview"), (f"/sedes/{SYNC_SEDE}", "central-sede"),
+                           ("/idiomas", "central-languages")):
+            page.goto(central.url + path)
+            screenshot(page, f"{name}-1366x768")
+            text = page.locator("body").inner_text()
+            assert not re.search(r"\d{4}-\d{2}-\d{2}T|\{'|\['|None\b|central\.\w+", text), (path, text[:300])
+            wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, (path, wide)
+            assert broken_words(page) == [], path  # no code cut at its hyphen, no heading inside a word
+    finally:
+        context.close()
