@@ -250,40 +250,38 @@ def studio_box(tmp_path_factory):
     box.stop()
 
 
-def test_recording_in_chromium_with_a_fake_microphone(studio_box):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
-                  "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"])
-        try:
-            context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="es-PE", bypass_csp=True)
-            page = context.new_page()
-            errors = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{studio_box.url}/login?next=/admin/voz/{LANG}")
-            page.fill("input[name=username]", "tina")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"**/admin/voz/{LANG}")
-            row = page.locator('.clip[data-key="word:turno"]')
-            assert row.get_attribute("data-state") == "missing"
-            row.locator('[data-action="grabar"]').click()
-            page.wait_for_selector('.clip[data-key="word:turno"][data-recording="1"]')
-            page.wait_for_timeout(1200)
-            row.locator('[data-action="grabar"]').click()
-            page.wait_for_selector('.clip[data-key="word:turno"][data-state="borrador"]', timeout=15000)
-            assert "borrador" in row.locator(".message").text_content().lower() or row.locator(".state").text_content()
-            row.locator('[data-action="escuchar"]').click()
-            page.wait_for_function(
-                "() => { const a = document.querySelector('.clip[data-key=\"word:turno\"] audio');"
-                " return a && a.currentTime > 0 && a.duration > 0.2; }", timeout=10000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            screenshot(page, "voice-studio-1366x768")
-            page.screenshot(path=str(ARTIFACTS / "voice-studio-viewport.png"))
-            assert errors == []
-            assert page.locator("#pack-status").get_attribute("data-in-use") == "0"
-        finally:
-            browser.close()
+def test_recording_in_chromium_with_a_fake_microphone(studio_box, browser):
+    # A Chromium of its own (a fake microphone needs launch flags), from the session's Playwright:
+    # a second sync_playwright() cannot run beside the one the session's browser holds.
+    recorder = browser.browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+              "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"])
+    try:
+        context = recorder.new_context(viewport={"width": 1366, "height": 768}, locale="es-PE", bypass_csp=True)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{studio_box.url}/login?next=/admin/voz/{LANG}")
+        page.fill("input[name=username]", "tina")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/admin/voz/{LANG}")
+        row = page.locator('.clip[data-key="word:turno"]')
+        assert row.get_attribute("data-state") == "missing"
+        row.locator('[data-action="grabar"]').click()
+        page.wait_for_selector('.clip[data-key="word:turno"][data-recording="1"]')
+        page.wait_for_timeout(1200)
+        row.locator('[data-action="grabar"]').click()
+        page.wait_for_selector('.clip[data-key="word:turno"][data-state="borrador"]', timeout=15000)
+        row.locator('[data-action="escuchar"]').click()
+        page.wait_for_function(
+            "() => { const a = document.querySelector('.clip[data-key=\"word:turno\"] audio');"
+            " return a && a.currentTime > 0 && a.duration > 0.2; }", timeout=10000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        screenshot(page, "voice-studio-1366x768")
+        page.screenshot(path=str(ARTIFACTS / "voice-studio-viewport.png"))
+        assert errors == []
+        assert page.locator("#pack-status").get_attribute("data-in-use") == "0"
+    finally:
+        recorder.close()
