@@ -66,6 +66,8 @@ def line_of_key(text: str, key: str | None) -> int | None:
         found = _HEADER.match(line)
         if found:
             current = found.group(2)
+            if name and (current == f"{table}.{name}" or current.startswith(f"{table}.{name}.")):
+                return number  # a key written as a table of its own: [reports.matters]
             if found.group(1) == "[[":
                 count[current] = count.get(current, -1) + 1
             inside = current == table and (index is None or count.get(current) == index)

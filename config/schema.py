@@ -104,7 +104,7 @@ def _text_map(value, what):
     for key, text in value.items():
         if not isinstance(text, str) or not text.strip() or len(text) > 80:
             return Problem(f"{what}.{key} must be a non-empty text of at most 80 characters; got {text!r}",
-                           "text_map", key=key, value=text)
+                           "text_map", entry=key, value=text)
     return None
 
 

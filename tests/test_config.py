@@ -106,3 +106,22 @@ def test_server_settings_are_changed_only_on_the_box():
 
     assert box_only_changes("[server]\nworkers = 1\n", "[server]\nworkers = 2\n") == ["server.workers"]
     assert box_only_changes("", "[server]\nmax_connections = 10\n") == ["server.max_connections"]
+
+
+@pytest.mark.parametrize("addition, expected", [
+    ('\n[reports.matters]\n"PEN-01" = ""\n', 'reports.matters: PEN-01 debe tener un texto de 1 a 80 caracteres'),
+    ('\n[reports.indicators.espera]\ncode = "IND-04"\n', 'reports.indicators: el indicador "espera" no se conoce'),
+    ('\n[reports.indicators]\nmedian_wait = 3\n', 'reports.indicators: "median_wait" debe ser una sección'),
+    ('\n[reports.indicators.median_wait]\nbaseline = "x"\n', 'en "median_wait.baseline" solo valen code'),
+])
+def test_the_report_tables_problems_are_explained_in_spanish(tmp_path, addition, expected):
+    """Each check of [reports] matters and indicators has its own Spanish words on the admin page
+    (not the catalog key, not the English line)."""
+    from admin.views import explain_config_error
+
+    text = SEDE_TOML + addition
+    with pytest.raises(ConfigError) as info:
+        load_text(tmp_path, text)
+    problem, line = explain_config_error(info.value, text)
+    assert expected in problem and "admin.config_" not in problem
+    assert line is not None

@@ -242,6 +242,25 @@ def test_setting_languages_is_validated_and_audited(app, tokens):
     assert box.accounts.authenticate(tokens["beto"], box.engine.clock())["languages"] == ["en", "qu"]
 
 
+def test_bad_bodies_and_unknown_names_are_refused_plainly(app, tokens):
+    """Not a list, a list of non-codes, a non-boolean toggle, an unknown counter: 4xx, never a 500,
+    and nothing stored."""
+    client = app.test_client()
+    box = app.extensions["turnero"]
+    answer = put(client, "/users/beto/languages", tokens["root"], {"languages": "qu"})
+    assert answer.status_code == 400 and error_code(answer) == "invalid_type"
+    for bad in ([["qu"]], [{"code": "qu"}], [5], [None]):
+        answer = put(client, "/users/beto/languages", tokens["root"], {"languages": bad})
+        assert answer.status_code == 422 and error_code(answer) == "invalid_language", bad
+    assert box.accounts.languages("beto") == []
+    for bad in ("yes", 1, None):
+        answer = put(client, "/counters/v1/language-first", tokens["sofia"], {"enabled": bad})
+        assert answer.status_code in (400, 422) and error_code(answer) in ("invalid_type", "missing_field"), bad
+    answer = put(client, "/counters/nada/language-first", tokens["sofia"], {"enabled": True})
+    assert answer.status_code == 404 and error_code(answer) == "unknown_counter"
+    assert not [e for e in box.engine.events_after(0) if e["type"] == "counter.language_first_changed"]
+
+
 def test_the_toggle_is_the_holders_or_a_supervisors(app, tokens):
     client = app.test_client()
     box = app.extensions["turnero"]

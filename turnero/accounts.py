@@ -171,23 +171,25 @@ class Accounts:
 
     def set_services(self, username: str, services: list, audit: dict | None = None) -> None:
         """Assign the discreet services a user attends. Errors: unknown_user (404)."""
-        with self.store.write(audit=audit) as tx:
-            changed = tx.execute("UPDATE users SET services = ? WHERE username = ?",
-                                 (json.dumps(sorted(set(services))), username)).rowcount
-            if not changed:
-                raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
+        self._set_user_list("services", username, services, audit)
 
     def set_languages(self, username: str, languages: list, offered, audit: dict | None = None) -> None:
         """The languages a user attends in without an interpreter (Ley 29735), of those the sede
         offers (``offered``). Errors: invalid_language (422), unknown_user (404)."""
         if not isinstance(languages, list):
             raise invalid("invalid_language", "Indique una lista de idiomas.")
-        unknown = [code for code in languages if code not in LANGUAGE_NAMES or code not in offered]
+        # (a code that is not text, e.g. a JSON list or object, is refused too: not looked up)
+        unknown = [code for code in languages
+                   if not isinstance(code, str) or code not in LANGUAGE_NAMES or code not in offered]
         if unknown:
             raise invalid("invalid_language", f"Idioma no disponible en esta sede: {unknown[0]!r}.")
+        self._set_user_list("languages", username, languages, audit)
+
+    def _set_user_list(self, column: str, username: str, values: list, audit: dict | None) -> None:
+        """Store a user's list column (services, languages) sorted and without repeats."""
         with self.store.write(audit=audit) as tx:
-            changed = tx.execute("UPDATE users SET languages = ? WHERE username = ?",
-                                 (json.dumps(sorted(set(languages))), username)).rowcount
+            changed = tx.execute(f"UPDATE users SET {column} = ? WHERE username = ?",
+                                 (json.dumps(sorted(set(values))), username)).rowcount
             if not changed:
                 raise DomainError("unknown_user", f"No existe el usuario {username!r}.", 404)
 
