@@ -18,21 +18,18 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask import Flask  # noqa: E402
 
-from config import load_settings  # noqa: E402
-from tests.conftest import LIMA, FakeClock, add_users_fast, write_sede  # noqa: E402
-from turnero.sample_month import generate_month  # noqa: E402
+from bench_month_common import FIRST, LAST, month_on_disk  # noqa: E402
+from tests.conftest import LIMA, FakeClock, add_users_fast  # noqa: E402
 from turnero.stats import DAY_CACHE, percentile  # noqa: E402
-from turnero.store import Store  # noqa: E402
 from turnero.web.app import create_app  # noqa: E402
 
 TARGET_MS = 300
-FIRST, LAST = "2026-11-01", "2026-11-30"
 
 
 def timed(client, path: str, runs: int, before=None) -> list[float]:
@@ -80,16 +77,12 @@ def main():
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = write_sede(Path(tmp) / "data")
-        settings = load_settings(data_dir, {})
-        store = Store.in_data_dir(data_dir)
-        started = time.perf_counter()
-        truth = generate_month(store, settings, date(2026, 11, 1), 30, args.tickets)
+        data_dir, _, store, truth, seconds = month_on_disk(tmp, args.tickets)
         token = add_users_fast(store, {"sofia": "supervisor"})["sofia"]
         database = store.path
         store.close()
         print(f"generated {truth['tickets']} tickets ({truth['served']} served, {truth['ratings']} survey answers)"
-              f" in {time.perf_counter() - started:.1f} s")
+              f" in {seconds:.1f} s")
         clock = FakeClock(datetime(2026, 12, 2, 9, 0, tzinfo=LIMA))
         app = create_app({"DATA_DIR": str(data_dir), "NOW": clock, "ENV": {}, "START_WORKERS": False,
                           "TESTING": True})

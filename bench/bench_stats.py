@@ -14,13 +14,12 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from config import load_settings  # noqa: E402
-from turnero.sample_month import generate_month  # noqa: E402
-from tests.conftest import LIMA, FakeClock, write_sede  # noqa: E402
+from bench_month_common import FIRST, LAST, month_on_disk  # noqa: E402
+from tests.conftest import LIMA, FakeClock  # noqa: E402
 from turnero.clock import SedeClock  # noqa: E402
 from turnero.engine import Engine  # noqa: E402
 from turnero.stats import DAY_CACHE, compute_stats  # noqa: E402
@@ -47,19 +46,14 @@ def main():
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = write_sede(Path(tmp) / "data")
-        settings = load_settings(data_dir, {})
-        store = Store.in_data_dir(data_dir)
-        started = time.perf_counter()
-        truth = generate_month(store, settings, date(2026, 11, 1), 30, args.tickets)
-        print(f"generated {truth['tickets']} tickets ({truth['served']} attentions served) "
-              f"in {time.perf_counter() - started:.1f} s")
+        data_dir, settings, store, truth, seconds = month_on_disk(tmp, args.tickets)
+        print(f"generated {truth['tickets']} tickets ({truth['served']} attentions served) in {seconds:.1f} s")
         store.close()
         store = Store.in_data_dir(data_dir)  # a fresh connection, as a new request thread has
         engine = Engine(store, settings, SedeClock(settings.timezone, FakeClock(datetime(2026, 12, 2, tzinfo=LIMA))))
-        cold = timed(engine, "2026-11-01", "2026-11-30", args.runs, cold=True, forget_disk=True)
-        restart = timed(engine, "2026-11-01", "2026-11-30", args.runs, cold=True)
-        month = timed(engine, "2026-11-01", "2026-11-30", args.runs)
+        cold = timed(engine, FIRST, LAST, args.runs, cold=True, forget_disk=True)
+        restart = timed(engine, FIRST, LAST, args.runs, cold=True)
+        month = timed(engine, FIRST, LAST, args.runs)
         day = timed(engine, "2026-11-10", "2026-11-10", args.runs, cold=True, forget_disk=True)
         for name, times in (("month, nothing kept", cold), ("month, days kept on disk", restart),
                             ("month, days in memory", month)):

@@ -34,11 +34,7 @@ def bar_chart(title: str, labels: list[str], series: list[tuple[str, list[float]
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     group_w = plot_w / groups
     bar_w = max(2.0, group_w * 0.8 / max(len(series), 1))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-labelledby="{_id(title)}-t {_id(title)}-d">',
-             f'<title id="{_id(title)}-t">{escape(title)}</title>',
-             f'<desc id="{_id(title)}-d">{escape(_describe(labels, series, unit, target_label, marks))}</desc>']
-    parts += _grid(top, plot_h)
+    parts = _head(title, _describe(labels, series, unit, target_label, marks)) + _grid(top, plot_h)
     for s_index, (name, values) in enumerate(series):
         color = COLORS[s_index % len(COLORS)]
         for index, value in enumerate(values):
@@ -94,14 +90,10 @@ def line_chart(title: str, labels: list[str], series: list[tuple[str, list]], un
     top = _nice_max(max([v or 0 for _, values in series for v in values] + [target or 0, 0]))
     plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     step = plot_w / max(len(labels), 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-labelledby="{_id(title)}-t {_id(title)}-d">',
-             f'<title id="{_id(title)}-t">{escape(title)}</title>']
     desc = _describe(labels, series, unit)
     if target:
         desc += f". {target_label}: {_fmt(target)}{unit}"
-    parts.append(f'<desc id="{_id(title)}-d">{escape(desc)}</desc>')
-    parts += _grid(top, plot_h)
+    parts = _head(title, desc) + _grid(top, plot_h)
 
     def y_of(value):
         return PAD_TOP + plot_h - plot_h * value / top
@@ -131,6 +123,14 @@ def line_chart(title: str, labels: list[str], series: list[tuple[str, list]], un
     parts += _legend([name for name, _ in series], f"{target_label} ({_fmt(target)}{unit})" if target else "")
     parts.append("</svg>")
     return Chart(title, "".join(parts))
+
+
+def _head(title: str, desc: str) -> list[str]:
+    """The SVG's opening tag, named by its title and described by ``desc`` (for screen readers)."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+            f'aria-labelledby="{_id(title)}-t {_id(title)}-d">',
+            f'<title id="{_id(title)}-t">{escape(title)}</title>',
+            f'<desc id="{_id(title)}-d">{escape(desc)}</desc>']
 
 
 def _label_step(labels: list[str], plot_w: float) -> int:

@@ -134,10 +134,14 @@ def _heatmap(stats: dict) -> dict:
                                      for weekday, row in enumerate(grid) if any(row)]}
 
 
+def _period_args() -> tuple[str | None, str | None]:
+    """The requested period's ``from`` and ``to`` as given (None when absent or empty)."""
+    return request.args.get("from") or None, request.args.get("to") or None
+
+
 def _period_figures() -> tuple[dict, dict]:
     """The requested period's KPIs and staffing suggestion, from one walk over its days."""
-    stats = offload(compute_stats, box().engine, request.args.get("from") or None, request.args.get("to") or None,
-                    staffing=True)
+    stats = offload(compute_stats, box().engine, *_period_args(), staffing=True)
     return stats, stats.pop("staffing")
 
 
@@ -171,7 +175,7 @@ def export_csv():
 @blueprint.get("/reports/tickets.csv")
 @staff_page("supervisor")
 def export_tickets_csv():
-    first, last = parse_period(box().engine.clock, request.args.get("from") or None, request.args.get("to") or None)
+    first, last = parse_period(box().engine.clock, *_period_args())
     body = offload(tickets_csv, box().engine, first, last)
     return _csv(body, f"turnero-{box().settings.sede['code']}-turnos-{first.isoformat()}-{last.isoformat()}.csv")
 

@@ -92,3 +92,19 @@ def test_staff_and_anonymous_cannot_open_reports(app, tokens):
     assert staff.get("/reports").status_code == 403
     assert staff.get("/reports/export.csv").status_code == 403
     assert app.test_client().get("/reports").status_code == 302
+
+
+def test_tickets_csv_route_and_its_bad_input(app, tokens, day):
+    client = as_user(app, tokens["sofia"])
+    answer = client.get("/reports/tickets.csv")  # default: today, the day's three tickets
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert "-turnos-" in answer.headers["Content-Disposition"]
+    lines = list(csv.reader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))))
+    assert len(lines) == 1 + 3
+    assert client.get("/reports/tickets.csv?from=garbage").status_code == 400
+    assert client.get("/reports/tickets.csv?from=2026-11-30&to=2026-11-01").status_code == 422
+    assert client.get("/reports/tickets.csv?from=2020-01-01&to=2026-11-01").status_code == 422  # over MAX_DAYS
+    assert client.get("/reports?from=garbage").status_code == 400
+    assert client.get("/reports?from=2020-01-01&to=2026-11-01").status_code == 422
+    assert as_user(app, tokens["ana"]).get("/reports/tickets.csv").status_code == 403
+    assert app.test_client().get("/reports/tickets.csv").status_code == 302

@@ -231,5 +231,3 @@ def prepare_demo(data_dir: Path, host: str, port: int, history_days: int = 30, c
                      f"(login {viewer['viewer']} / {viewer['token']})")
     lines.append(f"  health:     {base}/healthz")
     return lines
-
-

@@ -11,7 +11,6 @@ import statistics
 
 from turnero.errors import DomainError, conflict, invalid
 from turnero.i18n import plural, translate
-from turnero.ordering import is_preferential
 from turnero.texts import check_text
 
 MAX_REASON = 120
@@ -115,7 +114,8 @@ def overview(engine, health: dict | None = None) -> dict:
     return {"now": engine.clock.rfc3339(now), "service_day": today,
             "summary": day_summary(engine, counters, queues),
             "alerts": alerts(engine, counters, queues, health or {}),
-            "counters": counters, "queues": queues, "beyond_target": beyond, "requeueable": tickets_today(engine, list(REQUEUEABLE)),
+            "counters": counters, "queues": queues, "beyond_target": beyond,
+            "requeueable": tickets_today(engine, list(REQUEUEABLE)),
             "audit": audit_log(engine), "last_seq": engine.last_seq()}
 
 
@@ -198,9 +198,8 @@ def alerts(engine, counters: list[dict], queues: list[dict], health: dict) -> li
                 "counter.alert.wait_over_target", len(late), service=queue["name"], n=len(late),
                 target=queue["target_wait_minutes"], longest=_minutes(longest)), **about))
         limit = preferential_target_minutes(engine, services[queue["code"]])
-        priority_late = [ticket for ticket in queue["tickets"]
-                         if (ticket["priority"] == "urgente" or is_preferential(ticket["priority"]))
-                         and ticket["waited_seconds"] > limit * 60]
+        priority_late = [ticket for ticket in queue["tickets"]  # any class: Ley 28683 or urgente
+                         if ticket["priority"] is not None and ticket["waited_seconds"] > limit * 60]
         if priority_late:
             oldest = max(priority_late, key=lambda ticket: ticket["waited_seconds"])
             found.append(_alert("preferential_over_target", "danger", plural(

@@ -105,9 +105,6 @@
       });
   }
 
-  // A shape besides the colour (CSS: a circle for danger, a triangle for a warning).
-  const ICONS = {danger: "!", warning: "!"};
-
   function renderSummary(summary) {
     $("sum-waiting").textContent = String(summary.waiting);
     $("sum-beyond").textContent = String(summary.beyond_target);
@@ -121,7 +118,8 @@
   }
 
   function alertItem(alert) {
-    const icon = el("span", {class: "alert-icon", text: ICONS[alert.severity] || "!"});
+    // A shape besides the colour (CSS: a circle for danger, a triangle for a warning) around a "!".
+    const icon = el("span", {class: "alert-icon", text: "!"});
     icon.setAttribute("aria-hidden", "true");
     return el("li", {class: "alert alert-" + alert.severity, "data-code": alert.code, "data-key": alertKey(alert),
                      "data-severity": alert.severity}, [
