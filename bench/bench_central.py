@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from bench_sync_common import ROOT, CentralProcess, template_events
+from bench_sync_common import ROOT, central_on, template_events
 
 LIMA = ZoneInfo("America/Lima")
 PER_DAY = 590
@@ -139,19 +139,10 @@ def simulate_year(database_url: str, loaded: list[date], last: date) -> int:
 
 
 def run(backend: str, sedes: int, days: int, clients: int, work: Path, events: list):
-    pg = None
-    if backend == "postgresql":
-        from central.pgtemp import TempPostgres, unavailable_reason
-
-        if unavailable_reason():
-            print(f"postgresql: skipped ({unavailable_reason()})")
+    with central_on(backend, work, "central.db") as central:
+        if central is None:
             return
-        pg = TempPostgres(durable=True).start()
-        url, workers = pg.url, 2
-    else:
-        url, workers = f"sqlite:///{work / 'central.db'}", 1
-    central = CentralProcess(url, workers=workers, threads=16)
-    try:
+        url = central.database_url
         codes = [f"SEDE-{i:03d}" for i in range(1, sedes + 1)]
         tokens = {code: central.add_sede(code) for code in codes}
         viewer = subprocess.run([sys.executable, "-m", "central.cli", "viewer", "add", "bench", "--database-url", url],
@@ -179,10 +170,6 @@ def run(backend: str, sedes: int, days: int, clients: int, work: Path, events: l
         print(f"{backend}: national overview, a year ({year_from}..{today}; simulated: the {days} loaded days' "
               f"summaries copied onto the other {365 - days} days, {added:,} rows added): {ms:.0f} ms median of 5 "
               f"(target <= 1 s)")
-    finally:
-        central.stop()
-        if pg:
-            pg.stop()
 
 
 def main() -> int:

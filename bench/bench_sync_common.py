@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -136,6 +137,32 @@ class CentralProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, 9)
         self.log.close()
+
+
+@contextmanager
+def central_on(backend: str, work: Path, name: str):
+    """A :class:`CentralProcess` (not started) on ``backend``: a durable temporary PostgreSQL with two
+    workers, or the SQLite file ``work/name`` with one; stopped, and its PostgreSQL too, on leaving.
+    Yields None (and says so) when PostgreSQL cannot run here."""
+    pg = None
+    if backend == "postgresql":
+        from central.pgtemp import TempPostgres, unavailable_reason
+
+        if unavailable_reason():
+            print(f"postgresql: skipped ({unavailable_reason()})")
+            yield None
+            return
+        pg = TempPostgres(durable=True).start()
+        url, workers = pg.url, 2
+    else:
+        url, workers = f"sqlite:///{work / name}", 1
+    central = CentralProcess(url, workers=workers, threads=16)
+    try:
+        yield central
+    finally:
+        central.stop()
+        if pg:
+            pg.stop()
 
 
 def check_central(database_url: str, expected: dict[str, Path]) -> list[str]:

@@ -15,23 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_sync_common import CentralProcess, check_central, make_box, push_box, template_events
+from bench_sync_common import central_on, check_central, make_box, push_box, template_events
 
 
 def run(backend: str, boxes: int, events: int, work: Path, template: list) -> bool:
-    pg = None
-    if backend == "postgresql":
-        from central.pgtemp import TempPostgres, unavailable_reason
-
-        if unavailable_reason():
-            print(f"postgresql: skipped ({unavailable_reason()})")
+    with central_on(backend, work, "fanin.db") as central:
+        if central is None:
             return True
-        pg = TempPostgres(durable=True).start()
-        url, workers = pg.url, 2
-    else:
-        url, workers = f"sqlite:///{work / 'fanin.db'}", 1
-    central = CentralProcess(url, workers=workers, threads=16)
-    try:
         codes = [f"SEDE-{i:02d}" for i in range(1, boxes + 1)]
         tokens = {code: central.add_sede(code) for code in codes}
         central.start()
@@ -40,11 +30,7 @@ def run(backend: str, boxes: int, events: int, work: Path, template: list) -> bo
         with multiprocessing.get_context("fork").Pool(boxes) as pool:
             results = pool.map(push_box, [str(path) for path in dirs.values()])
         wall = time.perf_counter() - started
-        problems = check_central(url, dirs)
-    finally:
-        central.stop()
-        if pg:
-            pg.stop()
+        problems = check_central(central.database_url, dirs)
     total = sum(count for count, _ in results)
     slowest = max(seconds for _, seconds in results)
     verdict = "zero loss, none twice" if not problems else "PROBLEMS: " + "; ".join(problems)

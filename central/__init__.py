@@ -41,9 +41,7 @@ def create_app(database_url: str | None = None, config: dict | None = None, crea
 def _register_filters(app: Flask):
     from central import wording
 
-    def words(key, **params):
-        return translate(key, app.config["LANGUAGE"], **params)
-
+    words = app.jinja_env.globals["t"]  # the catalog in the configured language
     app.jinja_env.filters["ago"] = lambda moment, now=None: wording.ago(moment, words, now)
     app.jinja_env.filters["local"] = lambda moment, zone: wording.local(moment, zone, words)
     app.jinja_env.filters["day"] = lambda text: wording.day(text, words)

@@ -152,44 +152,37 @@ EPOCHS = [
     )""",
 ]
 
+
+def _summary_table(table: str, period: str) -> str:
+    """Step 3's day and month tables: the same columns, but for the period's (``day`` or ``month``).
+    Shipped SQL: the text this returns must never change."""
+    return f"""CREATE TABLE {table} (
+        sede TEXT NOT NULL,
+        {period} TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        key TEXT NOT NULL,
+        issued BIGINT NOT NULL DEFAULT 0,
+        served BIGINT NOT NULL DEFAULT 0,
+        no_shows BIGINT NOT NULL DEFAULT 0,
+        cancelled BIGINT NOT NULL DEFAULT 0,
+        transferred BIGINT NOT NULL DEFAULT 0,
+        expired BIGINT NOT NULL DEFAULT 0,
+        waits TEXT NOT NULL,
+        service_times TEXT NOT NULL,
+        PRIMARY KEY (sede, {period}, dimension, key)
+    )"""
+
+
 # Step 3: per-day and per-month summaries (central/kpis.py), what each sede's box says about itself (time
 # zone, services with names and target waits), whether its last push left a gap, and how far back
 # raw events are still held after `prune-events`. Existing events are summarised by
 # Database.create_schema right after this step, in the same transaction.
 SUMMARIES = [
-    """CREATE TABLE daily (
-        sede TEXT NOT NULL,
-        day TEXT NOT NULL,
-        dimension TEXT NOT NULL,
-        key TEXT NOT NULL,
-        issued BIGINT NOT NULL DEFAULT 0,
-        served BIGINT NOT NULL DEFAULT 0,
-        no_shows BIGINT NOT NULL DEFAULT 0,
-        cancelled BIGINT NOT NULL DEFAULT 0,
-        transferred BIGINT NOT NULL DEFAULT 0,
-        expired BIGINT NOT NULL DEFAULT 0,
-        waits TEXT NOT NULL,
-        service_times TEXT NOT NULL,
-        PRIMARY KEY (sede, day, dimension, key)
-    )""",
+    _summary_table("daily", "day"),
     "CREATE INDEX daily_by_day ON daily (day, dimension)",
     # The same figures per calendar month (always the sum of that month's daily rows), so a year
     # reads twelve rows per sede and service instead of 365.
-    """CREATE TABLE monthly (
-        sede TEXT NOT NULL,
-        month TEXT NOT NULL,
-        dimension TEXT NOT NULL,
-        key TEXT NOT NULL,
-        issued BIGINT NOT NULL DEFAULT 0,
-        served BIGINT NOT NULL DEFAULT 0,
-        no_shows BIGINT NOT NULL DEFAULT 0,
-        cancelled BIGINT NOT NULL DEFAULT 0,
-        transferred BIGINT NOT NULL DEFAULT 0,
-        expired BIGINT NOT NULL DEFAULT 0,
-        waits TEXT NOT NULL,
-        service_times TEXT NOT NULL,
-        PRIMARY KEY (sede, month, dimension, key)
-    )""",
+    _summary_table("monthly", "month"),
     "CREATE INDEX monthly_by_month ON monthly (month, dimension)",
     "ALTER TABLE sedes ADD COLUMN timezone TEXT",
     "ALTER TABLE sedes ADD COLUMN services TEXT",

@@ -261,7 +261,7 @@ def prune_events(db, older_than_days: int, today=None) -> dict:
         raise ValueError("--older-than-days must be at least 1")
     out = {}
     for code, zone in db.all("SELECT code, timezone FROM sedes ORDER BY code"):
-        local_today = today or datetime.now(timezone.utc).astimezone(ZoneInfo(zone or "America/Lima")).date()
+        local_today = today or datetime.now(timezone.utc).astimezone(ZoneInfo(zone or central_service.DEFAULT_TIMEZONE)).date()
         cutoff = (local_today - timedelta(days=older_than_days)).isoformat()
         with db.transaction() as tx:
             tx.one("SELECT 1 FROM sedes WHERE code = ?" + db.lock_clause(), (code,))
@@ -433,8 +433,7 @@ def national(db, first: str, last: str, default_target: int = 30) -> dict:
     for sede in sedes:
         totals, services = _sede_figures(sede, groups, default_target)
         out.append({**sede, "totals": totals, "targets": _targets(services, sede, default_target)})
-    keys = ("issued", "served", "no_shows", "cancelled", "transferred", "expired")
-    totals = {key: sum(s["totals"][key] for s in out) for key in keys}
+    totals = {key: sum(s["totals"][key] for s in out) for key in COUNTS}
     return {"from": first, "to": last, "sedes": out, "totals": totals, "target_wait_minutes": default_target,
             "languages": _languages(groups)}
 

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 
-from central.service import CentralError, now_text, token_hash
+from central.service import CentralError, bearer_hash, now_text
 from turnero.language_share import KINDS, LANGUAGE, MAX_PACKAGE_BYTES, PackageError, read_catalog, voice_items
 
 PAGE = 100
@@ -23,9 +23,7 @@ PROPOSED, APPROVED = "revisado", "aprobado"
 def authenticate_any_sede(db, authorization: str | None) -> str:
     """The sede whose token this is (approved packages are for every sede). Errors: missing_token,
     invalid_token (401)."""
-    if not authorization or not authorization.startswith("Bearer ") or not authorization[7:].strip():
-        raise CentralError("missing_token", "Send the sede token as 'Authorization: Bearer <token>'.", 401)
-    row = db.one("SELECT code FROM sedes WHERE token_hash = ?", (token_hash(authorization[7:].strip()),))
+    row = db.one("SELECT code FROM sedes WHERE token_hash = ?", (bearer_hash(authorization),))
     if row is None:
         raise CentralError("invalid_token", "The token is not a sede's token.", 401)
     return row[0]
@@ -91,8 +89,9 @@ def list_packages(db, state: str | None = None) -> list[dict]:
     where, params = ("WHERE state = ?", (state,)) if state else ("", ())
     rows = [_row(row) for row in db.all(f"SELECT {', '.join(COLUMNS)} FROM language_packages {where} "
                                         "ORDER BY id DESC", params)]
+    parsed: dict = {}  # package id -> its items: a base shared by several rows is read once
     for item in rows:
-        item["diff"] = diff(db, item)
+        item["diff"] = diff(db, item, parsed)
     return rows
 
 
@@ -129,13 +128,21 @@ def current(db, language: str, kind: str, before_version: int | None = None) -> 
     return _row(row) if row else None
 
 
-def diff(db, item: dict) -> dict:
+def diff(db, item: dict, parsed: dict | None = None) -> dict:
     """What ``item`` changes against the approved version before it: counts of added, changed and
-    removed strings (catalog) or clips (voice); ``against`` is that version (None: the first)."""
+    removed strings (catalog) or clips (voice); ``against`` is that version (None: the first).
+    ``parsed`` (package id -> items) keeps what was read for the next call."""
+    parsed = {} if parsed is None else parsed
+
+    def items(package: dict) -> dict:
+        if package["id"] not in parsed:
+            parsed[package["id"]] = _items(package["language"], package["kind"], blob(db, package["id"]))
+        return parsed[package["id"]]
+
     base = current(db, item["language"], item["kind"], item["version"])
     try:
-        new = _items(item["language"], item["kind"], blob(db, item["id"]))
-        old = _items(item["language"], item["kind"], blob(db, base["id"])) if base else {}
+        new = items(item)
+        old = items(base) if base else {}
     except CentralError:  # a blob altered after receipt: shown as is, never a failing page
         return {"against": base["version"] if base else None, "added": None, "changed": None, "removed": None}
     return {"against": base["version"] if base else None, "added": len(new.keys() - old.keys()),

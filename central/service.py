@@ -81,14 +81,19 @@ def list_sedes(db) -> list[dict]:
              "services": json.loads(r[9]) if r[9] else {}, "gap": bool(r[10])} for r in rows]
 
 
-def authenticate(db, code: str, authorization: str | None) -> None:
-    """Errors: missing_token (401), unknown_sede (404), invalid_token (401), wrong_sede (403)."""
+def bearer_hash(authorization: str | None) -> str:
+    """The hash of a sede token sent as ``Authorization: Bearer <token>``. Errors: missing_token (401)."""
     if not authorization or not authorization.startswith("Bearer ") or not authorization[7:].strip():
         raise CentralError("missing_token", "Send the sede token as 'Authorization: Bearer <token>'.", 401)
+    return token_hash(authorization[7:].strip())
+
+
+def authenticate(db, code: str, authorization: str | None) -> None:
+    """Errors: missing_token (401), unknown_sede (404), invalid_token (401), wrong_sede (403)."""
+    given = bearer_hash(authorization)
     row = db.one("SELECT token_hash FROM sedes WHERE code = ?", (code,))
     if row is None:
         raise CentralError("unknown_sede", f"No sede {code!r} is registered here.", 404)
-    given = token_hash(authorization[7:].strip())
     if hmac.compare_digest(given, row[0]):
         return
     if db.one("SELECT 1 FROM sedes WHERE token_hash = ?", (given,)):

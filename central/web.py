@@ -111,6 +111,7 @@ def overview():
     now = kpis.today(_db(), default_target=target, order=request.args.get("orden", "urgencia"))
     data = kpis.national(_db(), first, last, target)
     return render_template("central/overview.html", data=data, now=now, orders=kpis.ORDERS,
+                           stale_minutes=kpis.STALE_MINUTES,
                            year_from=kpis.year_back(today).isoformat(), month_from=kpis.month_start(today).isoformat(),
                            today=today.isoformat())
 

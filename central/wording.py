@@ -28,13 +28,15 @@ def local(moment, zone: str, translate) -> str:
         return "—"
     when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     when = when.astimezone(ZoneInfo(zone))
-    month = translate("central.months").split(",")[when.month - 1]
-    return f"{when.day} {month} {when.year}, {when:%H:%M}"
+    return f"{_date(when, translate)}, {when:%H:%M}"
 
 
 def day(text: str, translate) -> str:
     """``2026-12-05`` as ``5 dic 2026``."""
-    when = datetime.fromisoformat(text)
+    return _date(datetime.fromisoformat(text), translate)
+
+
+def _date(when: datetime, translate) -> str:
     return f"{when.day} {translate('central.months').split(',')[when.month - 1]} {when.year}"
 
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import time
 
+from sync import DISABLED_MESSAGE
 from sync.backoff import Backoff
-from sync.client import CentralClient, Rejected, Retryable, SyncError
+from sync.client import CentralClient, Retryable, SyncError
 from turnero.errors import DomainError
 from turnero.language_share import (MAX_PACKAGE_BYTES, LanguageSyncState, PackageError, apply_catalog, apply_voice,
                                     build_catalog, build_voice)
@@ -50,8 +52,8 @@ def pull(engine, client: CentralClient) -> dict:
             if not packages or new_cursor == cursor:
                 break
             cursor = new_cursor
-    except SyncError as exc:  # the cursor stays before what failed: the next pull tries again
-        problems.append(f"language packages: {exc}")
+    except (SyncError, OSError, sqlite3.Error) as exc:  # a fault (disk full, database busy) mid-apply too:
+        problems.append(f"language packages: {exc}")  # the cursor stays before it, the next pull tries again
     if problems:
         state.record_error("; ".join(problems), engine.clock())
         log.warning("language packages: %s", "; ".join(problems))
@@ -89,8 +91,7 @@ def publish(engine, sync_settings: dict, language: str, by: str) -> list[dict]:
     if language not in target_languages():
         raise DomainError("invalid_language", f"No se traduce a {language!r}.", 422)
     if not sync_settings.get("central_url"):
-        raise DomainError("sync_disabled", "La sincronización no está activa en esta sede "
-                          "(configure [sync] central_url).", 409)
+        raise DomainError("sync_disabled", DISABLED_MESSAGE, 409)
     sede = engine.settings.sede["code"]
     packages = [built for built in (build_catalog(Translations(engine.store), language, sede),
                                     build_voice(engine.settings.voice["pack_dir"], language)) if built]
@@ -122,5 +123,3 @@ def _with_retries(call, sync_settings: dict):
             if attempt == PUBLISH_TRIES - 1:
                 raise
             time.sleep(backoff.next_delay(exc.retry_after))
-        except Rejected:
-            raise

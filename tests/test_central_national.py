@@ -126,6 +126,36 @@ def test_figures_by_the_tickets_language_on_the_sede_and_national_pages(app):
         assert "Por idioma del turno" in page and "Runasimi (Quechua)" in table and "Español" in table, path
 
 
+def test_pushes_and_a_rebuild_at_once_count_each_event_once(app):
+    """Two boxes pushing at the same moment, one of them twice (a retry overlapping its first try),
+    while the summaries are rebuilt: each event counted once, and the same as a rebuild after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = app.extensions["central_db"]
+    other = "CUS-01"
+    tokens = {SEDE: app.token, other: add_sede(db, other, "ALEGRA Cusco")}
+    events, _ = a_day()
+
+    def send(code):
+        answer = app.test_client().post(f"/api/v1/sedes/{code}/events", json={"sede": code, "events": events},
+                                        headers={"Authorization": f"Bearer {tokens[code]}"})
+        return answer.status_code, answer.get_json()["acked_seq"]
+
+    with ThreadPoolExecutor(4) as pool:
+        pushes = [pool.submit(send, code) for code in (SEDE, other, SEDE)]
+        rebuilt = pool.submit(rebuild_summaries, db)
+        assert [p.result() for p in pushes] == [(200, len(events))] * 3
+        rebuilt.result()
+    expected = {("service", "ORI"): (10, 5, 1, 1, 1, 0), ("service", "PEN"): (4, 2, 0, 0, 0, 0),
+                ("counter", "v1"): (0, 7, 0, 0, 0, 0), ("counter", "v2"): (0, 0, 1, 0, 0, 0),
+                ("language", ""): (14, 7, 1, 0, 0, 0)}
+    for code in (SEDE, other):
+        before = daily(app, code), monthly(app, code)
+        assert {(r[1], r[2]): r[3:9] for r in before[0]} == expected, code
+        rebuild_summaries(db, code)
+        assert (daily(app, code), monthly(app, code)) == before, code
+
+
 def test_a_restored_box_resending_its_history_counts_once(app):
     events, _ = a_day()
     push(app, events, epoch="0b6f3c2e-9f1d-4d7a-8a52-1c3e5f7a9b0d")

@@ -352,3 +352,52 @@ def test_the_studio_button_publishes_to_the_central(central, boxes, clock):
         app.extensions["turnero"].store.close()
     row = central.db.one("SELECT sede, language, kind, state, items FROM language_packages")
     assert tuple(row) == (SEDE, LANG, "catalog", "revisado", 1)
+
+
+def test_approvals_at_once_get_distinct_versions_and_a_double_approval_fails_once(any_central):
+    """Two people approving at the same moment: each package its own version and place in the pull
+    order, and the same package approved twice at once is approved once (the other gets 409)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from central.languages import list_packages, propose
+    from central.service import CentralError
+
+    def proposal(text):
+        body = {"format": 1, "kind": "catalog", "language": LANG, "strings": {KEY: text}}
+        return propose(any_central.db, SEDE, json.dumps({"language": LANG, "kind": "catalog"}),
+                       json.dumps(body).encode())["id"]
+
+    def attempt(ident):
+        try:
+            return approve(any_central.db, ident, "jefa")["version"]
+        except CentralError as exc:
+            return exc.code
+
+    first, second = proposal("PRUEBA uno"), proposal("PRUEBA dos")
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(attempt, [first, second, first, second]))
+    assert sorted(outcomes, key=str) == [1, 2, "already_approved", "already_approved"]
+    approved = [item for item in list_packages(any_central.db) if item["state"] == "aprobado"]
+    # A refused approval leaves no hole: versions and the pull order follow the approvals.
+    assert sorted((item["version"], item["approved_seq"]) for item in approved) == [(1, 1), (2, 2)]
+
+
+def test_a_pull_interrupted_mid_apply_keeps_the_cursor_and_the_next_pull_resumes(central, boxes, monkeypatch):
+    """A fault while applying (the disk full under the voice pack, the database busy) is not a
+    refusal: nothing is half applied, the error shows in /healthz, and the next pull applies it."""
+    import sync.languages
+
+    a, b = boxes(central), boxes(central, OTHER_SEDE, second_sede(central))
+    reviewed(a, (KEY, "PRUEBA shp corte"))
+    approve(central.db, publish(a.engine, a.settings.sync, LANG, "juan")[0]["id"], "jefa")
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sync.languages, "apply_catalog", full_disk)
+        result = pull(b)
+    assert result["applied"] == 0 and "No space left" in result["error"]
+    assert LanguageSyncState(b.store).cursor() is None and KEY not in catalog_of(b)
+    assert "No space left" in LanguageSyncState(b.store).status(b.engine.clock)["language_packages_error"]
+    assert pull(b) == {"applied": 1, "refused": 0} and catalog_of(b)[KEY] == "PRUEBA shp corte"
