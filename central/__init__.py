@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from central.db import Database
@@ -28,7 +28,8 @@ def create_app(database_url: str | None = None, config: dict | None = None, crea
     if create_schema:
         db.create_schema()
     app.extensions["central_db"] = db
-    app.jinja_env.globals["t"] = lambda key, **params: translate(key, app.config["LANGUAGE"], **params)
+    app.jinja_env.globals["t"] = lambda key, default=None, **params: translate(key, app.config["LANGUAGE"], default,
+                                                                                **params)
     _register_filters(app)
 
     from central.web import bp
@@ -57,8 +58,12 @@ def _wants_json() -> bool:
 
 
 def _error(code: str, message: str, status: int):
+    """JSON for the API (its English message, as the boxes and scripts read it); a page in the
+    catalog's words for a person, with the code kept small for support."""
     if _wants_json():
         return jsonify({"error": {"code": code, "message": message}}), status
+    words = current_app.jinja_env.globals["t"]
+    message = words(f"central.error.{code}", default=words("central.error.other"))
     return render_template("central/error.html", code=code, message=message, status=status), status
 
 

@@ -48,8 +48,7 @@ def anchor(code):
 @bp.get("/api/v1/sedes/<code>/kpis")
 def kpis_json(code):
     service.authorize_reader(_db(), request.headers.get("Authorization"), code)
-    _known(code)
-    first, last = kpis.period(request.args.get("from"), request.args.get("to"), date.today())
+    first, last = _sede_period(_known(code))
     return jsonify(kpis.sede_kpis(_db(), code, first, last, current_app.config["TARGET_WAIT_MINUTES"]))
 
 
@@ -120,10 +119,15 @@ def overview():
 def sede_page(code):
     service.authorize_reader(_db(), request.headers.get("Authorization"))
     sede = _known(code)
-    first, last = kpis.period(request.args.get("from"), request.args.get("to"),
-                              datetime.now(ZoneInfo(sede["timezone"])).date())
+    first, last = _sede_period(sede)
     data = kpis.sede_kpis(_db(), code, first, last, current_app.config["TARGET_WAIT_MINUTES"])
     return render_template("central/sede.html", sede=sede, data=data)
+
+
+def _sede_period(sede: dict) -> tuple[str, str]:
+    """The period asked for, by default the sede's own today (its zone, not the server's)."""
+    return kpis.period(request.args.get("from"), request.args.get("to"),
+                       datetime.now(ZoneInfo(sede["timezone"])).date())
 
 
 def _today() -> date:

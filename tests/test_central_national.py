@@ -304,3 +304,24 @@ def test_the_central_pages_fit_the_office_screen(central, browser):
             assert broken_words(page) == [], path  # no code cut at its hyphen, no heading inside a word
     finally:
         context.close()
+
+
+def test_pages_say_what_went_wrong_in_spanish_and_the_api_keeps_its_codes(app):
+    missing = app.client.get("/sedes/NO-SUCH")
+    text = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and "No hay ninguna sede con ese código." in text
+    assert "unknown_sede" in text  # the code stays, small, for support
+    bad = app.client.get("/?from=ayer")
+    assert bad.status_code == 400 and "Una de las fechas no es válida" in bad.get_data(as_text=True)
+    assert "YYYY-MM-DD" not in bad.get_data(as_text=True)  # not the API's English
+    api = app.client.get(f"/api/v1/sedes/{SEDE}/kpis?from=ayer")
+    assert api.status_code == 400 and api.get_json()["error"]["code"] == "invalid_date"
+
+
+def test_a_sedes_figures_default_to_its_own_today(app):
+    from zoneinfo import ZoneInfo
+
+    tokyo = add_sede(app.extensions["central_db"], "TYO-01", "Sede de prueba en Tokio")
+    push(app, [ev(1)], sede="TYO-01", token=tokyo, timezone="Asia/Tokyo")
+    figures = app.client.get("/api/v1/sedes/TYO-01/kpis").get_json()
+    assert figures["to"] == datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
