@@ -47,9 +47,13 @@ def _domain_error(error: DomainError):
     return render_template("error.html", code=error.code, message=error.message, status=error.status), error.status
 
 
+def _csrf_failed() -> DomainError:
+    return DomainError("csrf_failed", "Falta el token CSRF o venció; recargue la página.", 400)
+
+
 @studio.errorhandler(CSRFError)
 def _csrf_error(_error):
-    return _domain_error(DomainError("csrf_failed", "Falta el token CSRF o venció; recargue la página.", 400))
+    return _domain_error(_csrf_failed())
 
 
 def who(entry: dict | None, shipped: bool) -> str:
@@ -169,7 +173,7 @@ def import_file(language):
     try:
         validate_csrf(request.form.get("csrf_token"))
     except (CSRFError, ValidationError):
-        raise DomainError("csrf_failed", "Falta el token CSRF o venció; recargue la página.", 400) from None
+        raise _csrf_failed() from None
     upload = request.files.get("po")
     if upload is None or not upload.filename:
         raise invalid("no_file", t("admin.studio.no_file"))

@@ -144,7 +144,7 @@ def record(language):
     data = request.get_data(cache=False)
     _studio().record(language, key, data, g.principal.name, audit=action_audit())
     _refresh_voice()
-    return jsonify({"item": _item(language, key), **_summary(language)})
+    return _answer(language, [key], "item")
 
 
 @voice_studio.post("/admin/voz/<language>/revisar")
@@ -157,7 +157,7 @@ def review(language):
     keys = None if body.get("all") is True else [body["key"]]
     reviewed = _studio().review(language, keys, g.principal.name, audit=action_audit())
     _refresh_voice()
-    return jsonify({"items": [_item(language, key) for key in reviewed], **_summary(language)})
+    return _answer(language, reviewed, "items")
 
 
 @voice_studio.post("/admin/voz/<language>/descartar")
@@ -169,16 +169,17 @@ def discard(language):
         raise invalid("invalid_body", t("admin.voice_studio.invalid_body"))
     _studio().discard(language, body["key"], g.principal.name, audit=action_audit())
     _refresh_voice()
-    return jsonify({"item": _item(language, body["key"]), **_summary(language)})
+    return _answer(language, [body["key"]], "item")
 
 
-def _item(language: str, key: str) -> dict:
-    return next(item for item in _pack_view(language)["items"] if item["key"] == key)
-
-
-def _summary(language: str) -> dict:
+def _answer(language: str, keys: list[str], field: str):
+    """The changed items (``item``: the one) and the pack's summary, from one reading of the pack.
+    A key the sede no longer needs (a counter removed since it was recorded) has no item."""
     pack = _pack_view(language)
-    return {"status": pack["status"], "in_use": pack["in_use"], "counts": pack["counts"], "total": pack["total"]}
+    by_key = {item["key"]: item for item in pack["items"]}
+    items = [by_key[key] for key in keys if key in by_key]
+    return jsonify({field: (items[0] if items else None) if field == "item" else items, "status": pack["status"],
+                    "in_use": pack["in_use"], "counts": pack["counts"], "total": pack["total"]})
 
 
 def init_app(app):

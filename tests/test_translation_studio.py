@@ -5,6 +5,7 @@ throw-away test content, never a real translation."""
 from __future__ import annotations
 
 import io
+import sqlite3
 import subprocess
 import sys
 
@@ -94,6 +95,23 @@ def test_a_review_in_another_process_reaches_this_one(studio, tmp_path):
               "Translations(Store(sys.argv[1])).review('shp', sys.argv[2], 'juan')")
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "box.db"), KEY], check=True, timeout=60)
     assert wait_for(lambda: i18n.catalog("shp").get(KEY) == "PRUEBA shp elija")
+
+
+def test_a_moment_the_database_cannot_be_read_hides_a_review_only_until_the_next_check(studio, monkeypatch):
+    studio.save("ay", KEY, "PRUEBA ay leída", "rosa")
+    studio.review("ay", KEY, "juan")
+    i18n.init(studio)  # a process starting now: nothing read yet
+    read = studio.store.read
+
+    def unreadable(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(studio.store, "read", unreadable)
+    assert studio.reviewed("ay") is None
+    assert i18n.catalog("ay").get(KEY) == i18n.shipped("ay").get(KEY)  # the files: a page never fails
+    monkeypatch.setattr(studio.store, "read", read)
+    i18n.refresh()  # the next once-a-second check
+    assert i18n.catalog("ay")[KEY] == "PRUEBA ay leída"
 
 
 def test_po_round_trip_arrives_as_borrador(studio):

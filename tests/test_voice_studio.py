@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import (ARTIFACTS, CHROMIUM, PASSWORD, USERS, LiveBox, add_users_fast, error_code,
                             screenshot, write_sede)
-from turnero import create_app, i18n
+from turnero import create_app, i18n, voice_packs
 from turnero.translations import Translations
 from turnero.voice_packs import MAX_UPLOAD_BYTES, RATE, VoiceStudio, pack_version, required_keys
 
@@ -207,6 +207,31 @@ def test_another_process_sees_a_review_through_the_version(box):
     assert pack_version(store) == before + len(required_keys(settings)) + 1
     device.refresh()  # the device process checks at most once a second; here, now
     assert device.packs.recorded(LANG)
+
+
+@pytest.mark.parametrize("fault, code", [(subprocess.TimeoutExpired("sox", 8), "conversion_timeout"),
+                                         (FileNotFoundError("sox"), "conversion_failed")])
+def test_sox_hanging_or_missing_is_a_503_and_leaves_nothing_behind(box, monkeypatch, fault, code):
+    recording = _recording(box.scratch, "word:turno")
+
+    def broken(*args, **kwargs):
+        raise fault
+
+    monkeypatch.setattr(voice_packs.subprocess, "run", broken)
+    tina = _client(box, "tina")
+    answer = _upload(tina, "word:turno", recording)
+    assert answer.status_code == 503 and error_code(answer) == code
+    assert _clip_of(box, "word:turno") is None
+    assert not any((box.packs / LANG / ".scratch").iterdir())  # the upload's work folder is gone
+    assert pack_version(box.extensions["turnero"].store) == 0  # nothing changed, nothing to reload
+
+
+def test_discarding_a_key_without_a_recording_answers_without_an_item(box):
+    tina = _client(box, "tina")
+    answer = tina.post(f"/admin/voz/{LANG}/descartar", json={"key": "word:nada"},
+                       headers={"X-CSRFToken": tina.csrf})
+    assert answer.status_code == 200 and answer.json["item"] is None
+    assert answer.json["counts"]["missing"] == answer.json["total"]
 
 
 def test_espeak_says_quechua_only_from_a_reviewed_quechua_sentence(box):

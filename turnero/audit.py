@@ -59,6 +59,12 @@ def describe(actor: str, role: str, action: str, target: str | None = None, clie
             "details": details or {}}
 
 
+def with_details(entry: dict, name: str, details) -> dict:
+    """``entry`` with ``details`` added under ``name`` (what the action changed; the entry's own
+    details kept). ``details`` is kept as the same object: a caller may complete it later."""
+    return {**entry, "details": {**(entry.get("details") or {}), name: details}}
+
+
 def row_hash(row: dict) -> str:
     canonical = json.dumps({key: row[key] for key in FIELDS}, sort_keys=True, ensure_ascii=False,
                            separators=(",", ":"))

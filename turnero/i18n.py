@@ -50,7 +50,7 @@ class _Overlay:
     were read at. Its state is replaced whole, never changed in place: readers need no lock."""
 
     def __init__(self, source=None):
-        self.source = source  # .version() -> int | None (None: unknown now), .reviewed(lang) -> dict
+        self.source = source  # .version() -> int | None, .reviewed(lang) -> dict | None (None: unknown now)
         self.version = None
         self.checked = float("-inf")
         self.merged: dict = {}
@@ -65,8 +65,12 @@ class _Overlay:
         merged = self.merged.get(language)
         if merged is None:
             version, files, spanish = self.version, shipped(language), shipped(DEFAULT)
+            found = self.source.reviewed(language)
+            if found is None:  # unreadable now: the files alone, until the next check reads them again
+                found, self.version = {}, None
+                version = None
             # Only keys Spanish still has: a string removed from the files leaves no orphan on a page.
-            reviewed = {key: text for key, text in self.source.reviewed(language).items() if key in spanish}
+            reviewed = {key: text for key, text in found.items() if key in spanish}
             merged = {**files, **reviewed} if reviewed else files
             if self.version == version:  # not read across a reload made meanwhile by another thread
                 self.merged = {**self.merged, language: merged}

@@ -242,7 +242,7 @@ def apply_catalog(store, language: str, data: bytes, version: int) -> dict:
                                             "count": len(applied), "keys": applied[:50], "replaced": replaced[:50],
                                             "skipped": skipped[:50]}}
         if applied:
-            _bump(tx, TRANSLATIONS_VERSION)
+            tx.bump(TRANSLATIONS_VERSION)
         _record_applied(tx, language, "catalog", version)
     i18n.refresh()
     return {"applied": len(applied), "replaced": len(replaced), "skipped": len(skipped)}
@@ -275,7 +275,7 @@ def apply_voice(store, root, language: str, data: bytes, version: int) -> dict:
         with VoiceStudio._locked(folder):  # not while the voice studio writes this pack
             with store.write(audit=audit) as tx:
                 _exchange(incoming, folder)
-                _bump(tx, VOICE_VERSION)
+                tx.bump(VOICE_VERSION)
                 _record_applied(tx, language, "voice", version)
     finally:
         shutil.rmtree(incoming, ignore_errors=True)  # after an exchange: the previous pack
@@ -301,11 +301,6 @@ def _exchange(incoming: Path, folder: Path) -> None:
     os.rename(aside, incoming)
 
 
-def _bump(tx, key: str) -> None:
-    tx.execute("INSERT INTO kv (key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET "
-               "value = CAST(value AS INTEGER) + 1", (key,))
-
-
 def _set(tx, key: str, value) -> None:
     tx.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                (key, value))
@@ -327,8 +322,7 @@ class LanguageSyncState:
         self.store = store
 
     def _get(self, key: str):
-        row = self.store.read_one("SELECT value FROM kv WHERE key = ?", (key,))
-        return row[0] if row else None
+        return self.store.get_kv(key)
 
     def cursor(self) -> str | None:
         return self._get(CURSOR_KEY)

@@ -52,6 +52,12 @@ class Transaction:
     def all(self, sql: str, params=()):
         return self.conn.execute(sql, params).fetchall()
 
+    def bump(self, key: str) -> None:
+        """Add one to the version counter ``key`` in ``kv`` (1 the first time): the other processes
+        of the box read it with :meth:`Store.counter` and reload what it versions."""
+        self.conn.execute("INSERT INTO kv (key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET "
+                          "value = CAST(value AS INTEGER) + 1", (key,))
+
     def append_event(self, event_type: str, data: dict) -> dict:
         event_id = str(uuid.uuid4())
         cursor = self.conn.execute(
@@ -264,7 +270,7 @@ class Store:
         Returns (previous epoch, new epoch)."""
         new = str(uuid.uuid4())
         renewed = {"to": new}
-        entry = {**audit, "details": {**(audit.get("details") or {}), "epoch_renewed": renewed}}
+        entry = audit_trail.with_details(audit, "epoch_renewed", renewed)  # "from" is filled below
         with self.write(audit=entry) as tx:
             renewed["from"] = tx.one("SELECT epoch FROM box_identity WHERE id = 1")[0]
             tx.execute("UPDATE box_identity SET epoch = ?, since = ? WHERE id = 1", (new, tx.now))
@@ -297,6 +303,14 @@ class Store:
     def get_kv(self, key: str, default=None):
         row = self.read_one("SELECT value FROM kv WHERE key = ?", (key,))
         return row[0] if row else default
+
+    def counter(self, key: str) -> int | None:
+        """A version counter of :meth:`Transaction.bump` (0 before its first bump); None when it
+        cannot be read now (a version check keeps what it has: a page must not fail for this)."""
+        try:
+            return int(self.get_kv(key, 0))
+        except sqlite3.Error:
+            return None
 
     def backup_to(self, target: str | Path, progress=None, pages: int = 1024):
         """Copy the database with SQLite's online backup API (safe while the box serves).

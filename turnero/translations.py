@@ -17,7 +17,7 @@ import sqlite3
 from string import Formatter
 
 from turnero import i18n
-from turnero.audit import describe
+from turnero.audit import describe, with_details
 from turnero.errors import DomainError, conflict, invalid
 
 VERSION_KEY = "translations.version"
@@ -129,18 +129,15 @@ class Translations:
     def version(self) -> int | None:
         """The version of the translations; None when it cannot be read now (the catalogs keep
         what they have: a page must not fail for this)."""
-        try:
-            row = self.store.read_one("SELECT value FROM kv WHERE key = ?", (VERSION_KEY,))
-        except sqlite3.Error:
-            return None
-        return int(row[0]) if row else 0
+        return self.store.counter(VERSION_KEY)
 
-    def reviewed(self, language: str) -> dict:
+    def reviewed(self, language: str) -> dict | None:
+        """key -> reviewed text; None when it cannot be read now (asked again on the next lookup)."""
         try:
             rows = self.store.read("SELECT key, text FROM translations WHERE language = ? AND state = 'revisado'",
                                    (language,))
         except sqlite3.Error:
-            return {}
+            return None
         return {row["key"]: row["text"] for row in rows}
 
     # ------------------------------------------------------------------------------ studio
@@ -192,7 +189,7 @@ class Translations:
                            (language, key, text, author, tx.now))
                 accepted.append(key)
             if accepted:
-                _bump(tx)
+                tx.bump(VERSION_KEY)
         i18n.refresh()
         return {"accepted": accepted, "unchanged": unchanged, "refused": refused}
 
@@ -232,7 +229,7 @@ class Translations:
                                "lo que escribió.")
             tx.execute("UPDATE translations SET state = 'revisado', reviewer = ?, reviewed_at = ? "
                        "WHERE language = ? AND key = ?", (reviewer, tx.now, language, key))
-            _bump(tx)
+            tx.bump(VERSION_KEY)
         i18n.refresh()
         return self.entries(language)[key]
 
@@ -245,7 +242,7 @@ class Translations:
             removed = tx.execute("DELETE FROM translations WHERE language = ? AND key = ?",
                                  (language, key)).rowcount > 0
             if removed:
-                _bump(tx)
+                tx.bump(VERSION_KEY)
         i18n.refresh()
         return removed
 
@@ -279,13 +276,7 @@ def unit_state(unit: dict, entries: dict, files: dict) -> str:
     return "borrador" if "borrador" in states else "revisado"
 
 
-def _bump(tx) -> None:
-    tx.execute("INSERT INTO kv (key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET "
-               "value = CAST(value AS INTEGER) + 1", (VERSION_KEY,))
-
-
 def _with_details(audit: dict | None, actor: str, action: str, details: dict) -> dict:
     """The action's audit entry with what changed; a caller without one (a script) still leaves
     a row naming the person."""
-    audit = audit or describe(actor, "traductor", action)
-    return {**audit, "details": {**(audit.get("details") or {}), "translation": details}}
+    return with_details(audit or describe(actor, "traductor", action), "translation", details)

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import string
 import subprocess
 import tempfile
@@ -35,7 +34,7 @@ import wave
 from contextlib import contextmanager
 from pathlib import Path
 
-from turnero.audit import describe
+from turnero.audit import describe, with_details
 from turnero.errors import DomainError, conflict, invalid
 
 FORMAT = 1
@@ -325,7 +324,7 @@ class VoiceStudio:
                                   {"language": language, "key": key, "seconds": converted["seconds"]})
             with self.store.write(audit=entry) as tx:
                 old = self._change(folder, language, lambda data: self._put(data, key, name, author, tx.now))
-                _bump(tx)
+                tx.bump(VERSION_KEY)
         if old and old != name:
             (folder / old).unlink(missing_ok=True)
         return self.item(language, key)
@@ -358,7 +357,7 @@ class VoiceStudio:
                     for key in keys:
                         data["studio"][key].update(state="revisado", reviewer=reviewer, reviewed_at=tx.now)
                 self._change(folder, language, mark)
-                _bump(tx)
+                tx.bump(VERSION_KEY)
         return keys
 
     def discard(self, language: str, key: str, by: str, audit: dict | None = None) -> bool:
@@ -373,7 +372,7 @@ class VoiceStudio:
                     data["studio"].pop(key, None)
                     return data["clips"].pop(key, None)
                 old = self._change(folder, language, drop)
-                _bump(tx)
+                tx.bump(VERSION_KEY)
         if old:
             (folder / old).unlink(missing_ok=True)
         return True
@@ -426,18 +425,9 @@ class VoiceStudio:
 
 
 def pack_version(store) -> int | None:
-    try:
-        row = store.read_one("SELECT value FROM kv WHERE key = ?", (VERSION_KEY,))
-    except sqlite3.Error:
-        return None
-    return int(row[0]) if row else 0
-
-
-def _bump(tx) -> None:
-    tx.execute("INSERT INTO kv (key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET "
-               "value = CAST(value AS INTEGER) + 1", (VERSION_KEY,))
+    """The studio's packs' version; None when it cannot be read now."""
+    return store.counter(VERSION_KEY)
 
 
 def _with_details(audit: dict | None, actor: str, action: str, details: dict) -> dict:
-    audit = audit or describe(actor, "traductor", action)
-    return {**audit, "details": {**(audit.get("details") or {}), "voice_pack": details}}
+    return with_details(audit or describe(actor, "traductor", action), "voice_pack", details)

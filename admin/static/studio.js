@@ -1,11 +1,10 @@
 // Translation studio: save a string as borrador, review another person's, discard one. JSON calls
-// with the session cookie and the CSRF header; a refusal (a placeholder dropped...) shows under
+// through studio_post.js (session cookie, CSRF header); a refusal (a placeholder dropped...) shows under
 // the string in the server's own words. No inline script (CSP).
 (function () {
   "use strict";
   var studio = document.getElementById("studio");
   if (!studio) return;
-  var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var language = studio.getAttribute("data-language");
   var me = studio.getAttribute("data-me");
   var done = {guardar: studio.getAttribute("data-saved"), revisar: studio.getAttribute("data-reviewed"),
@@ -39,22 +38,13 @@
 
   async function act(row, action) {
     var body = {key: row.getAttribute("data-key"), text: row.querySelector("textarea").value};
-    var response, data = null;
-    try {
-      response = await fetch("/admin/traducciones/" + encodeURIComponent(language) + "/" + action, {
-        method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf},
-        body: JSON.stringify(body)});
-    } catch (networkError) {
-      say(row, studio.getAttribute("data-network"), true);
+    var answer = await window.studioPost("/admin/traducciones/" + encodeURIComponent(language) + "/" + action,
+                                         JSON.stringify(body), "application/json", studio.getAttribute("data-network"));
+    if (answer.error) {
+      say(row, answer.error, true);
       return;
     }
-    try { data = await response.json(); } catch (ignored) { data = null; }
-    if (!response.ok) {
-      say(row, data && data.error ? data.error.message : "Error " + response.status, true);
-      return;
-    }
-    update(row, data);
+    update(row, answer.data);
     say(row, done[action], false);
   }
 

@@ -1,13 +1,12 @@
 // Voice studio: record a word in the browser, send it to the box, play it back, review another
 // person's recording. Recording is WAV made here (Web Audio: microphone samples -> 16-bit PCM),
-// because MediaRecorder in Chromium makes WebM/Opus, which the box's sox cannot read. JSON calls
-// with the session cookie and the CSRF header; refusals show under the word in the server's own
+// because MediaRecorder in Chromium makes WebM/Opus, which the box's sox cannot read. Calls through
+// studio_post.js (session cookie, CSRF header); refusals show under the word in the server's own
 // words. No inline script (CSP).
 (function () {
   "use strict";
   var studio = document.getElementById("voice-studio");
   if (!studio) return;
-  var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var language = studio.getAttribute("data-language");
   var me = studio.getAttribute("data-me");
   var base = "/admin/voz/" + encodeURIComponent(language);
@@ -33,6 +32,7 @@
   }
 
   function update(item) {
+    if (!item) return null;  // a key the sede no longer needs: no row shows it
     var row = studio.querySelector('.clip[data-key="' + item.key + '"]');
     if (!row) return null;
     row.setAttribute("data-state", item.state);
@@ -58,22 +58,13 @@
   }
 
   async function send(row, path, body, contentType) {
-    var response, data = null;
-    try {
-      response = await fetch(base + path, {
-        method: "POST", credentials: "same-origin", body: body,
-        headers: {"Content-Type": contentType, "Accept": "application/json", "X-CSRFToken": csrf}});
-    } catch (networkError) {
-      say(row, text("network"), true);
+    var answer = await window.studioPost(base + path, body, contentType, text("network"));
+    if (answer.error) {
+      say(row, answer.error, true);
       return null;
     }
-    try { data = await response.json(); } catch (ignored) { data = null; }
-    if (!response.ok) {
-      say(row, data && data.error ? data.error.message : "Error " + response.status, true);
-      return null;
-    }
-    summary(data);
-    return data;
+    summary(answer.data);
+    return answer.data;
   }
 
   function wav(chunks, rate) {
@@ -131,7 +122,7 @@
       show(row);
       var blob = wav(chunks, rate);
       if (blob.size > Number(text("max-bytes"))) {
-        say(row, "Error 413", true);
+        say(row, text("too-large"), true);
         return;
       }
       var data = await send(row, "/grabar?clave=" + encodeURIComponent(row.getAttribute("data-key")), blob, "audio/wav");
