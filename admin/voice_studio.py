@@ -73,7 +73,7 @@ def _present(item: dict) -> dict:
         who = t("admin.voice_studio.who_from_spanish") if item["from_spanish"] else t("admin.voice_studio.who_missing")
     return {"key": item["key"], "kind": item["kind"], "state": state, "label": _label(item["key"]),
             "state_label": t("admin.voice_studio.state_missing" if state == "missing" else f"admin.studio.state_{state}"),
-            "who": who, "author": item.get("author"), "recorded": state != "missing"}
+            "who": who, "author": item.get("author"), "recorded": state != "missing", "clip": item["clip"]}
 
 
 def _pack_view(language: str) -> dict:
@@ -152,10 +152,14 @@ def record(language):
 def review(language):
     language = _language(language)
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not (body.get("all") is True or isinstance(body.get("key"), str)):
+    # What the reviewer listened to: one clip ({key, clip}), or every clip the page showed ({all, heard}).
+    if isinstance(body, dict) and body.get("all") is True and _names(body.get("heard")):
+        keys, heard = None, body["heard"]
+    elif isinstance(body, dict) and isinstance(body.get("key"), str) and isinstance(body.get("clip"), str):
+        keys, heard = [body["key"]], {body["key"]: body["clip"]}
+    else:
         raise invalid("invalid_body", t("admin.voice_studio.invalid_body"))
-    keys = None if body.get("all") is True else [body["key"]]
-    reviewed = _studio().review(language, keys, g.principal.name, audit=action_audit())
+    reviewed = _studio().review(language, keys, g.principal.name, audit=action_audit(), heard=heard)
     _refresh_voice()
     return _answer(language, reviewed, "items")
 
@@ -170,6 +174,11 @@ def discard(language):
     _studio().discard(language, body["key"], g.principal.name, audit=action_audit())
     _refresh_voice()
     return _answer(language, [body["key"]], "item")
+
+
+def _names(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(key, str) and isinstance(name, str)
+                                           for key, name in value.items())
 
 
 def _answer(language: str, keys: list[str], field: str):

@@ -141,6 +141,26 @@ def test_uploads_are_converted_to_the_pack_format_and_refusals_are_clear(box):
     assert audited == [("tina", f"POST /admin/voz/{LANG}/grabar")] * 3  # refusals change nothing
 
 
+def test_a_review_approves_only_the_recording_the_reviewer_heard(box):
+    tina, rosa = _client(box, "tina"), _client(box, "rosa")
+    first = _upload(tina, "word:turno", _recording(box.scratch, "word:turno")).json["item"]["clip"]
+    letter = _upload(tina, "letter:a", _recording(box.scratch, "letter:a")).json["item"]["clip"]
+    # tina records "turno" again while rosa listens to the first one
+    again = _upload(tina, "word:turno", _recording(box.scratch, "word:turno", kind="ogg")).json["item"]["clip"]
+    assert again != first
+    refused = _review(rosa, key="word:turno", clip=first)
+    assert refused.status_code == 409 and error_code(refused) == "clip_changed"
+    assert error_code(_review(rosa, all=True, heard={"word:turno": first, "letter:a": letter})) == "clip_changed"
+    states = {item["key"]: item["state"] for item in
+              VoiceStudio(box.extensions["turnero"].store, box.extensions["turnero"].settings).items(LANG)["items"]}
+    assert states["word:turno"] == states["letter:a"] == "borrador"  # a refusal marks nothing
+    # "all" marks only what the page showed: "turno" was not heard since it changed
+    assert [item["key"] for item in _review(rosa, all=True, heard={"letter:a": letter}).json["items"]] == ["letter:a"]
+    assert error_code(_review(rosa, all=True)) == "invalid_body"  # a review names what was heard
+    assert error_code(_review(rosa, key="word:turno")) == "invalid_body"
+    assert _review(rosa, key="word:turno", clip=again).status_code == 200
+
+
 def test_a_reviewed_complete_pack_says_its_language_and_nothing_less(box):
     tina, rosa = _client(box, "tina"), _client(box, "rosa")
     settings = box.extensions["turnero"].settings
@@ -148,22 +168,29 @@ def test_a_reviewed_complete_pack_says_its_language_and_nothing_less(box):
     assert _pack_languages(box)[0] == ["es"]  # no pack: Aymara and Quechua are unspoken
     assert box.extensions["turnero.voice"].unspoken_languages == [LANG, "qu"]
 
-    assert _upload(tina, "word:turno", _recording(box.scratch, "word:turno")).status_code == 200
-    assert error_code(_review(tina, key="word:turno")) == "own_recording"
-    assert _review(rosa, key="word:turno").json["items"][0]["state"] == "revisado"
+    heard = {}  # what the reviewer's page shows: the clip each review says it listened to
+
+    def record(client, key):
+        answer = _upload(client, key, _recording(box.scratch, key))
+        assert answer.status_code == 200, key
+        heard[key] = answer.json["item"]["clip"]
+
+    record(tina, "word:turno")
+    assert error_code(_review(tina, key="word:turno", clip=heard["word:turno"])) == "own_recording"
+    assert _review(rosa, key="word:turno", clip=heard["word:turno"]).json["items"][0]["state"] == "revisado"
     # Reviewed but incomplete (no Spanish pack to lend digits): not used.
     assert _pack_languages(box)[0] == ["es"]
     assert "incomplete" in VoiceStudio(box.extensions["turnero"].store, settings).items(LANG)["withheld"]
 
     for key in keys[1:]:
-        assert _upload(tina, key, _recording(box.scratch, key)).status_code == 200, key
+        record(tina, key)
     assert _pack_languages(box)[0] == ["es"]  # complete but in borrador: not used
     page = rosa.get(f"/admin/voz/{LANG}").get_data(as_text=True)
     assert "Grabada por tina" in page and "borrador" in page
-    reviewed = _review(rosa, all=True)
+    reviewed = _review(rosa, all=True, heard=heard)
     assert reviewed.status_code == 200 and reviewed.json["in_use"] is True
     assert reviewed.json["counts"] == {"revisado": len(keys), "borrador": 0, "missing": 0}
-    assert error_code(_review(rosa, all=True)) == "nothing_to_review"
+    assert error_code(_review(rosa, all=True, heard=heard)) == "nothing_to_review"
     languages, clips = _pack_languages(box)
     assert languages == ["es", LANG]
     assert clips == ["word:turno", "letter:a", "digit:0", "digit:0", "digit:7", "counter:v1"]
@@ -182,9 +209,9 @@ def test_a_reviewed_complete_pack_says_its_language_and_nothing_less(box):
     assert body["parts"][1]["duration"] > 1.0
 
     # A re-recording is a borrador again: the whole pack waits for its review.
-    assert _upload(rosa, "digit:7", _recording(box.scratch, "digit:7")).status_code == 200
+    record(rosa, "digit:7")
     assert _pack_languages(box)[0] == ["es"]
-    assert _review(tina, key="digit:7").json["in_use"] is True
+    assert _review(tina, key="digit:7", clip=heard["digit:7"]).json["in_use"] is True
     discarded = rosa.post(f"/admin/voz/{LANG}/descartar", json={"key": "digit:0"},
                           headers={"X-CSRFToken": rosa.csrf})
     assert discarded.status_code == 200 and discarded.json["item"]["state"] == "missing"
@@ -308,5 +335,18 @@ def test_recording_in_chromium_with_a_fake_microphone(studio_box, browser):
         page.screenshot(path=str(ARTIFACTS / "voice-studio-viewport.png"))
         assert errors == []
         assert page.locator("#pack-status").get_attribute("data-in-use") == "0"
+
+        # Another person reviews it from the page, which says which recording was heard.
+        reviewer = recorder.new_context(viewport={"width": 1366, "height": 768}, locale="es-PE", bypass_csp=True)
+        other = reviewer.new_page()
+        other.on("pageerror", lambda error: errors.append(str(error)))
+        other.goto(f"{studio_box.url}/login?next=/admin/voz/{LANG}")
+        other.fill("input[name=username]", "root")
+        other.fill("input[name=password]", PASSWORD)
+        other.click("button[type=submit]")
+        other.wait_for_url(f"**/admin/voz/{LANG}")
+        other.locator('.clip[data-key="word:turno"] [data-action="revisar"]').click()
+        other.wait_for_selector('.clip[data-key="word:turno"][data-state="revisado"]', timeout=10000)
+        assert errors == []
     finally:
         recorder.close()

@@ -294,6 +294,7 @@ class VoiceStudio:
             entry = studio.get(key) if pack is not None and pack.has(key) else None
             state = entry["state"] if entry else ("revisado" if pack is not None and pack.has(key) else "missing")
             items.append({"key": key, "kind": key.split(":")[0], "state": state, **(entry or {}),
+                          "clip": pack.clips[key].name if pack is not None and pack.has(key) else None,
                           "from_spanish": spanish is not None and spanish.has(key)})
         counts = {name: sum(1 for item in items if item["state"] == name)
                   for name in ("revisado", "borrador", "missing")}
@@ -329,16 +330,21 @@ class VoiceStudio:
             (folder / old).unlink(missing_ok=True)
         return self.item(language, key)
 
-    def review(self, language: str, keys: list[str] | None, reviewer: str, audit: dict | None = None) -> list[str]:
+    def review(self, language: str, keys: list[str] | None, reviewer: str, audit: dict | None = None,
+               heard: dict | None = None) -> list[str]:
         """Mark borrador clips revisado: ``keys``, or (None) every borrador recorded by someone else.
-        Errors: nothing_to_review (404), own_recording, already_reviewed (409)."""
+        ``heard`` (key -> clip file name) is what the reviewer listened to: a clip recorded again
+        since is refused, and with ``keys`` None only clips in it are marked (as a translation's
+        review names the text read). Errors: nothing_to_review (404), own_recording,
+        already_reviewed, clip_changed (409)."""
         folder = self.folder(language)
         with self._locked(folder):
             pack = self.manifest(language)
             studio = (pack.studio or {}) if pack else {}
             if keys is None:
                 keys = [key for key, entry in studio.items()
-                        if entry.get("state") == "borrador" and entry.get("author") != reviewer]
+                        if entry.get("state") == "borrador" and entry.get("author") != reviewer
+                        and (heard is None or key in heard)]
                 if not keys:
                     raise DomainError("nothing_to_review", "No hay grabaciones de otra persona por revisar.", 404)
             for key in keys:
@@ -350,6 +356,9 @@ class VoiceStudio:
                 if entry.get("author") == reviewer:
                     raise conflict("own_recording", "Otra persona debe revisar su grabación: nadie revisa "
                                    "lo que grabó.")
+                if heard is not None and heard.get(key) != pack.clips[key].name:
+                    raise conflict("clip_changed", "La grabación cambió desde que la escuchó: escúchela de "
+                                   "nuevo antes de revisarla.")
             audit = _with_details(audit, reviewer, "voice_pack.review",
                                   {"language": language, "keys": keys[:50], "count": len(keys)})
             with self.store.write(audit=audit) as tx:

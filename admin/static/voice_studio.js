@@ -37,6 +37,7 @@
     if (!row) return null;
     row.setAttribute("data-state", item.state);
     row.setAttribute("data-author", item.author || "");
+    row.setAttribute("data-clip", item.clip || "");  // what "Revisar" says was heard
     var label = row.querySelector(".state");
     label.className = "state state-" + item.state;
     label.textContent = item.state_label;
@@ -151,7 +152,9 @@
       fileInput.value = "";
       return fileInput.click();
     }
-    var data = await send(row, "/" + action, JSON.stringify({key: row.getAttribute("data-key")}), "application/json");
+    var body = {key: row.getAttribute("data-key")};
+    if (action === "revisar") body.clip = row.getAttribute("data-clip");
+    var data = await send(row, "/" + action, JSON.stringify(body), "application/json");
     if (!data) return;
     (data.items || [data.item]).forEach(update);
     say(row, text(action === "revisar" ? "reviewed" : "discarded"), false);
@@ -178,7 +181,11 @@
   });
 
   document.getElementById("review-all").addEventListener("click", async function () {
-    var data = await send(null, "/revisar", JSON.stringify({all: true}), "application/json");
+    var heard = {};  // the clips this page shows: one recorded again meanwhile is not approved unheard
+    Array.prototype.forEach.call(studio.querySelectorAll('.clip[data-state="borrador"]'), function (row) {
+      if (row.getAttribute("data-author") !== me) heard[row.getAttribute("data-key")] = row.getAttribute("data-clip");
+    });
+    var data = await send(null, "/revisar", JSON.stringify({all: true, heard: heard}), "application/json");
     if (!data) return;
     data.items.forEach(update);
     say(null, text("reviewed"), false);
