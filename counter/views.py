@@ -155,13 +155,13 @@ def reports():
                 "current": (first.isoformat(), last.isoformat()) == (stats["from"], stats["to"])}
                for key, first, last in _presets(today)]
     languages = stats["languages"] if any(entry["language"] != "es" for entry in stats["languages"]) else []
+    empty = not (stats["totals"]["issued"] or stats["totals"]["served"] or stats["totals"]["no_shows"])
     return render_template(
         "counter/reports.html", stats=stats, rows=report_rows(stats), columns=dict(COLUMNS), count_keys=COUNT_KEYS,
-        time_keys=TIME_KEYS, charts=_report_charts(stats) if stats["totals"]["issued"] or stats["totals"]["served"]
-        else [], month=stats["from"][:7], staffing=staffing, presets=presets, heatmap=_heatmap(stats),
-        languages=languages, services={code: service.name() for code, service in settings.services.items()},
-        period=(full_day(stats["from"]), full_day(stats["to"])),
-        empty=not (stats["totals"]["issued"] or stats["totals"]["served"] or stats["totals"]["no_shows"]))
+        time_keys=TIME_KEYS, charts=[] if empty else _report_charts(stats), month=stats["from"][:7],
+        staffing=staffing, presets=presets, heatmap=_heatmap(stats), languages=languages,
+        services={code: service.name() for code, service in settings.services.items()},
+        period=(full_day(stats["from"]), full_day(stats["to"])), empty=empty)
 
 
 @blueprint.get("/reports/export.csv")
