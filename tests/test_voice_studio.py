@@ -310,15 +310,20 @@ def test_recording_in_chromium_with_a_fake_microphone(studio_box, browser):
         args=["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
               "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"])
     try:
-        context = recorder.new_context(viewport={"width": 1366, "height": 768}, locale="es-PE", bypass_csp=True)
-        page = context.new_page()
         errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{studio_box.url}/login?next=/admin/voz/{LANG}")
-        page.fill("input[name=username]", "tina")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"**/admin/voz/{LANG}")
+
+        def signed_in(username):
+            context = recorder.new_context(viewport={"width": 1366, "height": 768}, locale="es-PE", bypass_csp=True)
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{studio_box.url}/login?next=/admin/voz/{LANG}")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"**/admin/voz/{LANG}")
+            return page
+
+        page = signed_in("tina")
         row = page.locator('.clip[data-key="word:turno"]')
         assert row.get_attribute("data-state") == "missing"
         row.locator('[data-action="grabar"]').click()
@@ -337,14 +342,7 @@ def test_recording_in_chromium_with_a_fake_microphone(studio_box, browser):
         assert page.locator("#pack-status").get_attribute("data-in-use") == "0"
 
         # Another person reviews it from the page, which says which recording was heard.
-        reviewer = recorder.new_context(viewport={"width": 1366, "height": 768}, locale="es-PE", bypass_csp=True)
-        other = reviewer.new_page()
-        other.on("pageerror", lambda error: errors.append(str(error)))
-        other.goto(f"{studio_box.url}/login?next=/admin/voz/{LANG}")
-        other.fill("input[name=username]", "root")
-        other.fill("input[name=password]", PASSWORD)
-        other.click("button[type=submit]")
-        other.wait_for_url(f"**/admin/voz/{LANG}")
+        other = signed_in("root")
         other.locator('.clip[data-key="word:turno"] [data-action="revisar"]').click()
         other.wait_for_selector('.clip[data-key="word:turno"][data-state="revisado"]', timeout=10000)
         assert errors == []
