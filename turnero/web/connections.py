@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 
 SOCKET_PATH = "/socket.io"
+HOLD_KEY = "turnero.connection_slot"  # (WSGI environ) the Slot of a long-lived request
 TOO_MANY = "too_many_connections"
 BOX_FULL = ("503 Service Unavailable", "El equipo atiende el máximo de conexiones; intente en un momento.")
 SHARE_FULL = ("503 Service Unavailable", "Hay demasiadas pantallas conectadas; intente en un momento.")
@@ -63,12 +64,14 @@ class ConnectionGuard:
         if refusal is not None:
             status, message = refusal
             return json_error(start_response, status, TOO_MANY, message)
+        # Counted for as long as it is held: a long poll until it is answered, a WebSocket until it
+        # closes, which is after this request returned (turnero.web.websocket takes the slot over).
+        slot = environ[HOLD_KEY] = Slot(lambda: self._release(counted_address))
         try:
-            # The app returns only once the WebSocket closes (or the long poll ends): it is counted
-            # for as long as it is held.
             return self.app(environ, start_response)
         finally:
-            self._release(counted_address)
+            if (release := slot.take()) is not None:
+                release()
 
     def _admit(self, address: str, environ) -> tuple:
         """(refusal or None, the address it counts against or None when it has a credential)."""
@@ -92,6 +95,22 @@ class ConnectionGuard:
                 self.by_address[address] -= 1
                 if self.by_address[address] <= 0:
                     del self.by_address[address]
+
+
+class Slot:
+    """A long-lived request's place in the counts, given back once: by whoever takes it last (the
+    guard when the request returns, unless the request's WebSocket took it to give back when it
+    closes). In the WSGI environ under HOLD_KEY; an object, since middleware may copy the environ."""
+
+    __slots__ = ("_release",)
+
+    def __init__(self, release):
+        self._release = release
+
+    def take(self):
+        """The function that gives the place back, to its first taker only; then None."""
+        release, self._release = self._release, None
+        return release
 
 
 def _claims_credential(environ) -> bool:

@@ -171,7 +171,7 @@ def init_app(app, box) -> SocketIO:
     # lives in one, so only WebSocket (one connection, one worker) can work.
     transports = ["websocket"] if box.settings.server["workers"] > 1 else ["polling", "websocket"]
     socketio.init_app(app, async_mode=async_mode(), manage_session=False, transports=transports)
-    if async_mode() == "gevent":  # an idle WebSocket holds one greenlet (turnero.web.websocket)
+    if async_mode() == "gevent":  # an idle WebSocket holds no greenlet (turnero.web.websocket)
         from turnero.web import websocket
 
         websocket.install(app, socketio.server.eio)

@@ -1,18 +1,20 @@
-"""What an open WebSocket costs the gevent web worker: one greenlet and a few small objects.
+"""What an open WebSocket costs the gevent web worker: no greenlet, and a few small objects.
 
 Engine.IO (python-engineio) on simple-websocket holds four greenlets for each open WebSocket: the
 request's own, blocked until the socket closes; simple-websocket's reader; Engine.IO's writer;
 and Engine.IO's ping task, sleeping out ``ping_interval``. Under Python 3.11 each parked greenlet
-costs about 10 KB (its saved C stack, a page of frame stack, the Greenlet object). simple-websocket
-also accepts the permessage-deflate every browser offers, and keeps a zlib compressor for each
-connection: about 90 KB more for each phone. A hall of 1,000 status pages cost ~160 MB.
+costs about 10 KB or more (its saved C stack, a chunk of frame stack, the Greenlet object).
+simple-websocket also accepts the permessage-deflate every browser offers, and keeps a zlib
+compressor for each connection: about 90 KB more for each phone. A hall of 1,000 status pages
+cost ~160 MB.
 
-Under ``turnero run`` (Gunicorn's gevent worker) :func:`install` leaves the request's greenlet as
-the only one an idle WebSocket holds:
+Under ``turnero run`` (Gunicorn's gevent worker) :func:`install` leaves an idle WebSocket no
+greenlet at all (about 12 KB in all):
 
-- :class:`GeventWebSocket` is Engine.IO's WebSocket driver: it reads the socket on the request's
-  own greenlet (no reader greenlet) and declines compression (Socket.IO's messages are a few
-  hundred bytes on the sede's LAN);
+- :class:`GeventWebSocket` is Engine.IO's WebSocket driver. Once the socket is open it lets the
+  request's greenlet end and leaves the socket to the event loop (:meth:`GeventWebSocket.listen`):
+  a greenlet is started when data arrives, hands each message to Engine.IO, and ends. It declines
+  compression (Socket.IO's messages are a few hundred bytes on the sede's LAN);
 - packets are written by a greenlet started only while some wait (:meth:`GeventWebSocket.flush`),
   not by a writer parked for the socket's whole life;
 - one greenlet sends every socket's ping (:class:`PingLoop`) instead of one per socket.
@@ -39,6 +41,8 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
+
+from turnero.web.connections import HOLD_KEY
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +118,11 @@ def _send(self, pkt):
 
 
 def _websocket_handler(self, ws):
-    """Engine.IO's ``Socket._websocket_handler`` without its writer greenlet: the packets are
-    written by one started only while some wait (:meth:`GeventWebSocket.flush`). The rest is
-    Engine.IO's: the probe of an upgrade from polling, then each message read handed to
-    ``receive``, and the socket closed when the connection ends."""
+    """Engine.IO's ``Socket._websocket_handler`` without its writer greenlet (the packets are
+    written by one started only while some wait: :meth:`GeventWebSocket.flush`) and without
+    waiting for the socket's messages (each is read once it arrives: :meth:`GeventWebSocket.listen`).
+    The rest is Engine.IO's: the probe of an upgrade from polling, then each message read handed
+    to ``receive``, and the socket closed when the connection ends."""
     if not isinstance(ws, GeventWebSocket):
         return _engineio_websocket_handler(self, ws)
     if self.connected:  # an upgrade from polling
@@ -137,18 +142,7 @@ def _websocket_handler(self, ws):
     self.upgraded = True
     self.turnero_ws = ws
     ws.flush_soon(self)  # what was queued before
-    while (pkt := _decoded(ws.wait())) is not None:
-        try:
-            self.receive(pkt)
-        except engineio.exceptions.UnknownPacketError:
-            pass
-        except engineio.exceptions.SocketIsClosedError:
-            break
-        except Exception:
-            log.exception("Engine.IO receive error")
-            break
-    self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
-    ws.close()
+    ws.listen(self)  # the messages from now on: read when they arrive, by a greenlet of their own
     return []
 
 
@@ -219,7 +213,11 @@ class GeventWebSocket:
             start_response("400 Bad Request", [("Content-Type", "text/plain")])
             return [b"Invalid WebSocket handshake"]
         accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + ACCEPT_GUID).digest())
-        self._sock = environ[OUR_SOCKET_KEY]
+        # Gunicorn closes its socket once this request returns, which is right after the handshake
+        # (see listen): the connection goes on, on a descriptor of our own.
+        self._sock = environ[OUR_SOCKET_KEY].dup()
+        self.environ = environ
+        self.reading = None
         # (as Engine.IO's own handler does) a peer gone without a word ends its read, and a stuck
         # write, by itself, even before the service task misses its pong
         self._sock.settimeout(self.server.ping_interval + self.server.ping_timeout)
@@ -233,9 +231,77 @@ class GeventWebSocket:
 
         self.writing = Semaphore()  # a pong or a close reply from the reader amid the writer's frames
         self.flushing = False
-        self.app(self)
-        # Gunicorn: the response was the WebSocket itself; ends the connection without writing one.
+        try:
+            self.app(self)
+        finally:
+            if self.reading is None:  # (the handshake or an upgrade failed: the connection ends here)
+                self._sock.close()
+        # Gunicorn: the response was the WebSocket itself; ends the request without writing one.
         raise StopIteration()
+
+    def listen(self, eio_socket) -> None:
+        """Hand the reading over to the event loop, and let the request's greenlet end: an open
+        WebSocket then holds no greenlet (a parked one keeps its saved C stack and a chunk of
+        frame stack, about 20 KB). When data arrives, a greenlet is started to read it and hand
+        each message to Engine.IO, and ends. The connection guard's count of this connection
+        (turnero.web.connections) is taken over, and given back when the connection ends."""
+        from gevent import get_hub
+
+        self.eio_socket = eio_socket
+        slot = self.environ.get(HOLD_KEY)
+        self.release = slot.take() if slot is not None else None
+        self.environ = None
+        self.reading = get_hub().loop.io(self._sock.fileno(), 1)
+        if self.received:  # (came in with the upgrade's last packet)
+            self.server.start_background_task(self._serve)
+        else:
+            self.reading.start(self._readable)
+
+    def _readable(self) -> None:
+        # (called by the event loop itself, which must never wait: the work is a greenlet's)
+        self.reading.stop()
+        self.server.start_background_task(self._serve)
+
+    def _serve(self) -> None:
+        """What arrived: each message handed to Engine.IO; then wait for more, or end."""
+        try:
+            data = self._sock.recv(RECEIVE_BYTES)
+        except OSError:
+            data = b""
+        going_on = bool(data) and self._take(data)
+        while self.received:
+            pkt = _decoded(self.received.popleft())
+            if pkt is None:
+                going_on = False
+                break
+            try:
+                self.eio_socket.receive(pkt)
+            except engineio.exceptions.UnknownPacketError:
+                pass
+            except engineio.exceptions.SocketIsClosedError:
+                going_on = False
+                break
+            except Exception:
+                log.exception("Engine.IO receive error")
+                going_on = False
+                break
+        if going_on:
+            self.reading.start(self._readable)  # (a close from our side ends the read: see close)
+        else:
+            self._end()
+
+    def _end(self) -> None:
+        """The connection ended: Engine.IO's socket is closed (as its own handler does), then ours."""
+        self.reading.close()
+        eio_socket = self.eio_socket
+        eio_socket.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        if self.server.sockets.get(eio_socket.sid) is eio_socket:  # (else the service task's, later)
+            del self.server.sockets[eio_socket.sid]
+        self.close()
+        self._sock.close()
+        if self.release is not None:
+            self.release, release = None, self.release
+            release()
 
     def flush_soon(self, eio_socket) -> None:
         if not self.flushing:
@@ -272,7 +338,8 @@ class GeventWebSocket:
             self.flushing = False
 
     def wait(self):
-        """The next message, or None once the connection is closed."""
+        """The next message, or None once the connection is closed (read on the calling greenlet:
+        only during an upgrade's probe, before :meth:`listen`)."""
         while not self.received:
             if self.connection.state is not ConnectionState.OPEN:
                 return None
@@ -280,24 +347,29 @@ class GeventWebSocket:
                 data = self._sock.recv(RECEIVE_BYTES)
             except OSError:  # socket.timeout included
                 data = b""
-            if not data:
+            if not data or not self._take(data):
                 return None
-            self.connection.receive_data(data)
-            for event in self.connection.events():
-                if isinstance(event, Message):
-                    self.partial = event.data if self.partial is None else self.partial + event.data
-                    if len(self.partial) > self.server.max_http_buffer_size:
-                        self._write(CloseConnection(CloseReason.MESSAGE_TOO_BIG))
-                        return None
-                    if event.message_finished:
-                        self.received.append(self.partial)
-                        self.partial = None
-                elif isinstance(event, Ping):
-                    self._write(event.response())
-                elif isinstance(event, CloseConnection):
-                    self._write(event.response())
-                    return None
         return self.received.popleft()
+
+    def _take(self, data: bytes) -> bool:
+        """Frame what was read: whole messages join ``received``, a ping is answered. False once
+        the connection is over (a close, or a message over Engine.IO's size limit)."""
+        self.connection.receive_data(data)
+        for event in self.connection.events():
+            if isinstance(event, Message):
+                self.partial = event.data if self.partial is None else self.partial + event.data
+                if len(self.partial) > self.server.max_http_buffer_size:
+                    self._write(CloseConnection(CloseReason.MESSAGE_TOO_BIG))
+                    return False
+                if event.message_finished:
+                    self.received.append(self.partial)
+                    self.partial = None
+            elif isinstance(event, Ping):
+                self._write(event.response())
+            elif isinstance(event, CloseConnection):
+                self._write(event.response())
+                return False
+        return True
 
     def send(self, message):
         if not self._write(_message(message)):
@@ -307,7 +379,8 @@ class GeventWebSocket:
         if self.connection.state is ConnectionState.OPEN:
             self._write(CloseConnection(CloseReason.NORMAL_CLOSURE))
         try:
-            # Ends the read on the request's greenlet, even if the peer never answers the close.
+            # Ends the reading (the socket turns readable, at its end), even if the peer never
+            # answers the close.
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
