@@ -56,6 +56,12 @@ APP = textwrap.dedent(f"""
     def echo(data):
         emit("echoed", data)
 
+    @app.route("/disconnect", methods=["POST"])
+    def disconnect_all():
+        for sid in list(connected):
+            socketio.server.disconnect(sid)
+        return {{"ok": True}}
+
     @app.route("/state")
     def state():
         gc.collect()
@@ -146,6 +152,21 @@ def test_a_closed_or_vanished_client_is_noticed(server):
     vanishing.sock.shutdown(socket.SHUT_RDWR)  # the TCP connection ends without a close frame
     vanishing.sock.close()
     assert wait_for(lambda: state(server)["connected"] == before)
+
+
+def test_a_client_the_server_disconnects_hears_it_and_is_closed(server):
+    sockets = [raw_socket(server) for _ in range(3)]
+    assert requests.post(server + "/disconnect", timeout=5).ok  # (answers only once each close returned)
+    for ws in sockets:
+        ws.settimeout(5)
+        heard = []
+        with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError, OSError)):
+            while True:
+                if (message := ws.recv()) in ("", None):
+                    raise websocket.WebSocketConnectionClosedException()
+                heard.append(message)
+        assert "41" in heard  # Socket.IO's DISCONNECT, written before the connection ended
+    assert wait_for(lambda: state(server)["connected"] == 0)
 
 
 def test_polling_upgrades_to_websocket_and_messages_flow(server):

@@ -20,7 +20,7 @@ greenlet at all (about 12 KB in all):
 - one greenlet sends every socket's ping (:class:`PingLoop`) instead of one per socket.
 
 Checked against python-engineio 4.15.1 (``Socket.schedule_ping``/``_send_ping``, ``send``,
-``_websocket_handler``, the driver interface ``wait``/``send``/``close``, the ``_async`` table and
+``close``, ``_websocket_handler``, the driver interface ``wait``/``send``/``close``, the ``_async`` table and
 ``WSGIApp.__call__``) and wsproto 1.3;
 tests/test_websocket_memory.py holds the behaviour to it (pings, dead clients, closes, upgrades).
 """
@@ -73,6 +73,7 @@ def install(app, eio) -> None:
     eio.turnero_pings = PingLoop(eio)
     engineio.socket.Socket.schedule_ping = _schedule_ping
     engineio.socket.Socket.send = _send
+    engineio.socket.Socket.close = _close
     engineio.socket.Socket._websocket_handler = _websocket_handler
 
 
@@ -95,6 +96,7 @@ def _checked_version() -> bool:
 _engineio_schedule_ping = engineio.socket.Socket.schedule_ping
 _engineio_send = engineio.socket.Socket.send
 _engineio_websocket_handler = engineio.socket.Socket._websocket_handler
+_engineio_close = engineio.socket.Socket.close
 
 
 def _schedule_ping(self):
@@ -115,6 +117,18 @@ def _send(self, pkt):
     ws = self.__dict__.get("turnero_ws")
     if ws is not None:
         ws.flush_soon(self)
+
+
+def _close(self, wait=True, abort=False, reason=None):
+    """Engine.IO's ``Socket.close``, and the connection ended once what was queued before it is
+    written (Engine.IO ends the queue with None past ``send``, then waits for the queue's writer)."""
+    ws = self.__dict__.get("turnero_ws")
+    if ws is None:
+        return _engineio_close(self, wait=wait, abort=abort, reason=reason)
+    _engineio_close(self, wait=False, abort=abort, reason=reason)
+    ws.flush_soon(self)
+    if wait:
+        self.queue.join()
 
 
 def _websocket_handler(self, ws):
@@ -304,38 +318,65 @@ class GeventWebSocket:
             release()
 
     def flush_soon(self, eio_socket) -> None:
-        if not self.flushing:
-            self.flushing = True
-            self.server.start_background_task(self.flush, eio_socket)
-
-    def flush(self, eio_socket) -> None:
-        """Engine.IO's writer, for as long as packets wait: a client slow to read holds this
-        greenlet, never the one that sent (the event pump, a request). The packets waiting are
-        written in one send: the events of one commit (a call and its counter) reach each
-        display in one system call, which is most of what a call costs the worker."""
-        queue, empty = eio_socket.queue, self.server.get_queue_empty_exception()
-        writable = True
+        """Have what waits in Engine.IO's queue written. Right away, by the sender, when the socket
+        takes all of it at once, as it nearly always does (a few hundred bytes into the kernel's
+        buffer): a greenlet started for each socket of a call's fan-out cost more than the write.
+        Otherwise (a client slow to read, a reply to its ping being written, the socket closing)
+        by a writer greenlet (:meth:`flush`): the sender (the event pump, a request) never waits
+        for a client."""
+        if self.flushing:
+            return
+        self.flushing = True
+        messages, closed = self._waiting(eio_socket)
         try:
-            while True:
-                messages, closed = [], False
-                while True:
-                    try:
-                        pkt = queue.get(block=False)
-                    except empty:
-                        break
-                    queue.task_done()  # (Engine.IO's close(wait=True) joins the queue)
-                    if pkt is None:  # the socket was closed: after its last packets, the connection
-                        closed = True
-                        break
-                    messages.append(_message(pkt.encode()))
-                if messages and writable and not (writable := self._write(*messages)):
-                    self.close()  # the peer is gone: the request's greenlet ends the socket
-                if closed:
-                    self.close()
-                if closed or not messages:
-                    return
+            rest = b"".join(self.connection.send(_message(each)) for each in messages)
+        except LocalProtocolError:  # (the WebSocket is closing: nothing more goes out)
+            rest, closed = b"", True
+        if rest and not closed and self.writing.acquire(blocking=False):
+            try:
+                rest = rest[self._sock.send(rest, 0, 0.0):]  # (timeout 0: raises rather than waits)
+            except BlockingIOError:
+                pass
+            except OSError:  # the peer is gone: end the socket (its reading notices)
+                rest, closed = b"", True
+            finally:
+                self.writing.release()
+        if rest or closed:
+            self.server.start_background_task(self.flush, eio_socket, rest, closed)
+        else:
+            self.flushing = False
+
+    def flush(self, eio_socket, rest: bytes = b"", closed: bool = False) -> None:
+        """Engine.IO's writer, for as long as packets wait (after ``rest``, the frames that
+        :meth:`flush_soon` could not write at once): a client slow to read holds this greenlet,
+        never the one that sent. The packets waiting are written in one send: the events of one
+        commit (a call and its counter) reach each display in one system call."""
+        try:
+            writable = self._write(raw=rest) if rest else True
+            while not closed:
+                messages, closed = self._waiting(eio_socket)
+                if messages and writable and not (writable := self._write(*map(_message, messages))):
+                    self.close()  # the peer is gone: its reading notices and ends the socket
+                if not messages:
+                    break
+            if closed:
+                self.close()
         finally:
             self.flushing = False
+
+    def _waiting(self, eio_socket) -> tuple[list, bool]:
+        """The packets in Engine.IO's queue, encoded; and whether the socket was closed after them."""
+        queue, empty = eio_socket.queue, self.server.get_queue_empty_exception()
+        messages = []
+        while True:
+            try:
+                pkt = queue.get(block=False)
+            except empty:
+                return messages, False
+            queue.task_done()  # (Engine.IO's close(wait=True) joins the queue)
+            if pkt is None:  # the socket was closed: after its last packets, the connection
+                return messages, True
+            messages.append(pkt.encode())
 
     def wait(self):
         """The next message, or None once the connection is closed (read on the calling greenlet:
@@ -385,10 +426,11 @@ class GeventWebSocket:
         except OSError:
             pass
 
-    def _write(self, *events) -> bool:
+    def _write(self, *events, raw: bytes = b"") -> bool:
+        """``raw`` (frames already made) then ``events``, in order, however long the client takes."""
         with self.writing:
             try:
-                data = b"".join(self.connection.send(event) for event in events)
+                data = raw + b"".join(self.connection.send(event) for event in events)
                 # A few frames fit the socket's buffer at once: one send, without the buffer-size
                 # query and chunking of gevent's sendall (kept for what did not fit).
                 sent = self._sock.send(data)
