@@ -19,11 +19,12 @@ import logging
 import threading
 import time
 
-from flask import request, session
+from flask import session
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from turnero import audiences
 from turnero.web.auth import device_token
+from turnero.web.websocket import written_at_once
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,16 @@ class EventPump:
         """One event to each room, as that room's audience may receive it (turnero.audiences):
         the staff feed carries no personal data (consoles read it, recorded, from the API)."""
         payload = self.engine.views.event(event)
-        self.socketio.emit(event["type"], audiences.without_personal(payload, audiences.nothing), to="staff")
         data = event["data"]
         tickets = [data[key] for key in ("ticket", "from", "to") if isinstance(data.get(key), dict)]
         if tickets:
             board_rooms = ["board"] + sorted({f"board:{ticket['service']}" for ticket in tickets})
         else:  # a counter event concerns every display, filtered or not (as /api/v1/events does)
             board_rooms = ["board"] + [f"board:{code}" for code in self.engine.settings.services]
-        self.socketio.emit(event["type"], audiences.hall_event(payload), to=board_rooms)
+        staff, hall = audiences.without_personal(payload, audiences.nothing), audiences.hall_event(payload)
+        with written_at_once():  # (the hall and the consoles hear it now)
+            self.socketio.emit(event["type"], staff, to="staff")
+            self.socketio.emit(event["type"], hall, to=board_rooms)
         if "ticket" in data and "public_id" in data["ticket"]:
             self.socketio.emit("ticket.status", {"seq": event["seq"], "type": event["type"],
                                                  "ticket": self.engine.views.public_ticket(data["ticket"])},

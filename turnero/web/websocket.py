@@ -33,6 +33,7 @@ import logging
 import socket
 import time
 from collections import deque
+from contextlib import contextmanager
 
 import engineio.exceptions
 import engineio.socket
@@ -168,6 +169,27 @@ def _decoded(message):
         return packet.Packet(encoded_packet=message)
     except Exception:
         return None
+
+
+class _AtOnce:
+    on = False
+
+
+_at_once = _AtOnce()
+
+
+@contextmanager
+def written_at_once():
+    """Packets sent within are written by their sender when the socket takes them at once. For
+    a call's fan-out to the hall: a greenlet started for each of a few dozen displays cost more
+    than its write, and the hall waited for them. Pings and status-page updates (a thousand at a
+    time) keep their writer greenlets, which the requests interleave with. Nothing within may
+    yield to another greenlet (an emit does not)."""
+    _at_once.on = True
+    try:
+        yield
+    finally:
+        _at_once.on = False
 
 
 class PingLoop:
@@ -318,15 +340,17 @@ class GeventWebSocket:
             release()
 
     def flush_soon(self, eio_socket) -> None:
-        """Have what waits in Engine.IO's queue written. Right away, by the sender, when the socket
-        takes all of it at once, as it nearly always does (a few hundred bytes into the kernel's
-        buffer): a greenlet started for each socket of a call's fan-out cost more than the write.
-        Otherwise (a client slow to read, a reply to its ping being written, the socket closing)
-        by a writer greenlet (:meth:`flush`): the sender (the event pump, a request) never waits
-        for a client."""
+        """Have what waits in Engine.IO's queue written by a writer greenlet (:meth:`flush`), or,
+        within :func:`written_at_once`, right away by the sender when the socket takes all of it
+        at once, as it nearly always does (a few hundred bytes into the kernel's buffer). What
+        must wait (a client slow to read, a reply to its ping being written, the socket closing)
+        is left to the writer: the sender (the event pump, a request) never waits for a client."""
         if self.flushing:
             return
         self.flushing = True
+        if not _at_once.on:
+            self.server.start_background_task(self.flush, eio_socket)
+            return
         messages, closed = self._waiting(eio_socket)
         try:
             rest = b"".join(self.connection.send(_message(each)) for each in messages)
