@@ -164,19 +164,25 @@ def _websocket_handler(self, ws):
     # An upgraded socket (rare: the box's pages open WebSocket first) is read on the request's own
     # greenlet, as Engine.IO does: handed to the event loop, a client's reconnection after the
     # box was killed went missing (tests/test_soak.py), a cause not yet understood.
-    while (pkt := _decoded(ws.wait())) is not None:
-        try:
-            self.receive(pkt)
-        except engineio.exceptions.UnknownPacketError:
-            pass
-        except engineio.exceptions.SocketIsClosedError:
-            break
-        except Exception:
-            log.exception("Engine.IO receive error")
-            break
+    while (pkt := _decoded(ws.wait())) is not None and _received(self, pkt):
+        pass
     self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
     ws.close()
     return []
+
+
+def _received(eio_socket, pkt) -> bool:
+    """``pkt`` handed to Engine.IO, as its own handler does; False once the socket is over."""
+    try:
+        eio_socket.receive(pkt)
+    except engineio.exceptions.UnknownPacketError:
+        pass
+    except engineio.exceptions.SocketIsClosedError:
+        return False
+    except Exception:
+        log.exception("Engine.IO receive error")
+        return False
+    return True
 
 
 def _decoded(message):
@@ -328,15 +334,7 @@ class GeventWebSocket:
             if pkt is None:
                 going_on = False
                 break
-            try:
-                self.eio_socket.receive(pkt)
-            except engineio.exceptions.UnknownPacketError:
-                pass
-            except engineio.exceptions.SocketIsClosedError:
-                going_on = False
-                break
-            except Exception:
-                log.exception("Engine.IO receive error")
+            if not _received(self.eio_socket, pkt):
                 going_on = False
                 break
         if going_on:
