@@ -5,6 +5,7 @@ import re
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, send_from_directory
 
+from display.voice import display_wait_seconds
 from turnero.web.auth import box, current_principal, requires
 from turnero.errors import DomainError
 from turnero.i18n import messages
@@ -30,7 +31,7 @@ def page():
         "sede": settings.sede["code"], "device": principal.name, "timezone": settings.sede["timezone"],
         "previous_calls": settings.display["previous_calls"], "server_now_ms": int(box().engine.clock() * 1000),
         "voice": voice["enabled"] and voice["engine"] != "none", "repeat": voice["repeat"],
-        "wait_seconds": voice["timeout_seconds"] + 2, "chime_url": "/display/voice/chime.wav",
+        "wait_seconds": display_wait_seconds(voice), "chime_url": "/display/voice/chime.wav",
         "audio": request.args.get("audio", "1") != "0",
         "services": principal.get("services") or [],
         "messages": messages("es", "display."),
@@ -57,7 +58,7 @@ def announcement(seq: str):
         wait = float(request.args.get("wait", "0"))
     except ValueError:
         raise DomainError("invalid_type", "El parámetro 'wait' debe ser un número.", 400) from None
-    wait = max(0.0, min(wait, box().settings.voice["timeout_seconds"] + 2))
+    wait = max(0.0, min(wait, display_wait_seconds(box().settings.voice)))
     return jsonify(voice.announcement(event, wait))
 
 

@@ -39,6 +39,7 @@ CHIME = "chime"
 KEPT_RESULTS = 2000
 PRECOMPUTE_BACKLOG = 32  # synthesis ahead of calls is bounded: past this, phrases are made when called
 CALL, PRECOMPUTE = 0, 1  # job priorities: a call never waits behind precomputation
+LATE_LOG_EVERY = 100  # a burst of calls too late to say is logged once per this many
 # Codes restart daily, so the same phrases come back: the cache is kept, but bounded (a phrase is
 # ~130 KB); the least recently used files go first.
 CACHE_LIMIT_BYTES = 300 * 1024 * 1024
@@ -60,6 +61,7 @@ class Announcer:
         self.speaker = speaker
         self.chime_path = self.cache_dir / f"{CHIME}.wav"
         self.stats = {"synthesized": 0, "cache_hits": 0, "failures": 0}
+        self.too_late = 0  # calls not said: still queued when no display waited for them any more
         self.last_error: str | None = None
         self.last_failed = False
         self._results: OrderedDict[int, dict] = OrderedDict()
@@ -142,7 +144,7 @@ class Announcer:
                 if event["seq"] in self._results:
                     waiter.set()
                 else:
-                    self._jobs.put((CALL, event["seq"], "call", (event, live)))
+                    self._jobs.put((CALL, event["seq"], "call", (event, live, time.monotonic())))
         if not self.running and not waiter.is_set():
             self._drain()  # no worker thread (tests, CLI): do the work in the caller
         return waiter
@@ -208,7 +210,11 @@ class Announcer:
         _priority, _order, kind, payload = job
         try:
             if kind == "call":
-                self._announce(*payload)
+                event, live, queued_at = payload
+                if time.monotonic() - queued_at > display_wait_seconds(self.voice):
+                    self._give_up(event)
+                else:
+                    self._announce(event, live)
             elif kind == "precompute":
                 self._precompute_pending = max(0, self._precompute_pending - 1)
                 if self.last_failed:
@@ -243,6 +249,20 @@ class Announcer:
         if live and self.speaker is not None:
             self.speaker.play([self.chime_path] + [self.cache_dir / f"{part['key']}.wav" for part in parts],
                               self.voice["repeat"])
+
+    def _give_up(self, event: dict):
+        """A call queued for longer than a display waits for its phrase (a burst of calls faster
+        than the synthesizer) is not said: the displays have chimed it without voice, and saying
+        it now would delay the calls behind it, which can still be said in time. Its waiter is
+        released and forgotten, so a display that asks again later gets it made then."""
+        with self._lock:
+            waiter = self._waiters.pop(event["seq"], None)
+        if waiter is not None:
+            waiter.set()
+        self.too_late += 1
+        if self.too_late % LATE_LOG_EVERY == 1:
+            log.warning("voice: call %s (seq %s) was not said, too late (%d so far): calls come faster than "
+                        "the synthesizer", event["data"]["ticket"]["code"], event["seq"], self.too_late)
 
     def test_phrase(self) -> str:
         """Say a sample call (admin page): synthesize it now and play it on the box's speaker if
@@ -346,6 +366,12 @@ class Announcer:
         if self.last_error:
             body["last_error"] = self.last_error
         return body
+
+
+def display_wait_seconds(voice: dict) -> float:
+    """How long a display waits for a call's phrase (``?wait=`` of /api/v1/announcements): the
+    synthesis timeout and a margin. A call not ready by then is chimed without voice."""
+    return voice["timeout_seconds"] + 2
 
 
 def _touch(path: Path):

@@ -312,6 +312,35 @@ def test_worker_precomputes_waiting_tickets_and_plays_live_calls_on_the_box(app,
     assert voice.backend.synth.process is None  # stopping the box stops its worker process
 
 
+def test_a_call_queued_past_the_displays_wait_is_not_said_and_is_made_when_asked_again(
+        app, api, tmp_path, monkeypatch):
+    """A burst of calls faster than the synthesizer: a call still queued when no display waits for
+    its phrase any more is dropped (the displays chimed it), not synthesized late ahead of newer ones."""
+    import display.voice as voice_module
+
+    box = app.extensions["turnero"]
+    monkeypatch.setitem(box.settings.voice, "precompute", False)  # only the calls are synthesized
+    voice = Announcer(box.settings, tmp_path / "voice-data", box.engine)
+    box.store.on_commit(voice.on_commit)
+    monkeypatch.setattr(voice_module, "display_wait_seconds", lambda _voice: 0.0)  # every call is too late
+    voice.start()
+    try:
+        called = _call(api)
+        assert api.post(f"/tickets/{called['id']}/no-show").status_code == 200
+        _call(api)
+        first, second = [event["seq"] for event in api.get("/events?after=0&limit=100").json["events"]
+                         if event["type"] == "ticket.called"]
+        assert wait_for(lambda: voice.too_late == 2, 15)
+        assert voice.stats["synthesized"] == 0 and voice.stats["failures"] == 0
+        assert voice.announcement(voice.call_event(first), wait=0.5)["status"] == "pending"  # not queued again
+        monkeypatch.undo()
+        # Asked again (a display that reconnects and catches up): made now, as a call never heard.
+        assert voice.announcement(voice.call_event(second), wait=15)["status"] == "ready"
+        assert voice.stats["synthesized"] >= 1
+    finally:
+        voice.stop()
+
+
 def test_cache_is_pruned_least_recently_used_first(app):
     import os
 
