@@ -3,6 +3,8 @@
     .venv/bin/python bench/bench_capacity.py [--quick] [--viewers N] [--slow N]
 
 1. floor: one durable SQLite insert per request (bench/floor_app.py), Gunicorn gevent like the box;
+   then the queue engine alone in that shell (bench/engine_floor_app.py): the engine's share of
+   the distance from the floor to the box, the rest being the box's web layer;
 2. the demo sede (emulated printer, voice on), idle: issue a ticket, call next, against the floor;
 3. under load, N status pages (each watching a ticket in the queue being called, which is thus
    N longer) and M slow clients (a request sent a byte at a time): the same again, /healthz,
@@ -48,7 +50,7 @@ FAN_ISSUE, FAN_COUNTER = b'{"service": "PSI"}', "consultorio-1"  # a queue of it
 DISPLAYS, CONSOLES = 45, 5
 TRICKLE_SECONDS = 2.0  # well inside any per-read timeout: only a deadline for the whole request cuts it
 SLOW_WATCH_SECONDS = 20.0  # the default header and body deadlines (10 s), with room for the trickle
-LABEL = 24
+LABEL = 28
 
 
 class _Client(_Http):
@@ -104,47 +106,66 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def run_floor(root: Path, n: int) -> list[float]:
-    port = free_port()
-    log = open(root / "floor.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
-         "--keep-alive", "10", "--no-control-socket", "bench.floor_app:app"],
-        cwd=ROOT, env={**os.environ, "FLOOR_DB": str(root / "floor.db")}, stdout=log, stderr=log,
-        start_new_session=True)
-    try:
+class _Gunicorn:
+    """One of the bench's reference apps under Gunicorn's gevent worker, as the box is served."""
+
+    def __init__(self, root: Path, app: str, env: dict):
+        self.port, self.root = free_port(), root
+        self.log = open(root / "reference.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{self.port}",
+             "--keep-alive", "10", "--no-control-socket", app],
+            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=self.log, start_new_session=True)
+
+    def __enter__(self) -> str:
         deadline = time.time() + 30
-        while not listening(port):
-            if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"floor server did not start: {(root / 'floor.log').read_text()[-2000:]}")
+        while not listening(self.port):
+            if self.process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"reference app did not start: {(self.root / 'reference.log').read_text()[-2000:]}")
             time.sleep(0.1)
-        client = _Client(f"http://127.0.0.1:{port}")
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_exc):
+        os.killpg(self.process.pid, 15)
+        self.process.wait(timeout=15)
+        self.log.close()
+
+
+def run_floor(root: Path, n: int) -> list[float]:
+    with _Gunicorn(root, "bench.floor_app:app", {"FLOOR_DB": str(root / "floor.db")}) as url:
+        client = _Client(url)
         for _ in range(50):  # warm-up: the worker's connection and table are made on the first
             client.send("POST", "/insert")
         timed = [client.timed("POST", "/insert") for _ in range(n)]
         bad = [status for _, status, _ in timed if status != 201]
         line("floor insert", fmt_ms([seconds for seconds, _, _ in timed]) + errors_of(bad))
         return [seconds for seconds, _, _ in timed]
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=15)
-        log.close()
 
 
-def issue_and_call(url: str, tokens: dict, n: int, floor: list | None = None, when: str = ""):
+def run_engine_alone(root: Path, n: int, floor: list):
+    """The engine's share: bench/engine_floor_app.py on a demo sede of its own."""
+    data_dir = root / "engine-alone"
+    prepare_demo(data_dir, "127.0.0.1", free_port())
+    with _Gunicorn(root, "bench.engine_floor_app:app", {"ENGINE_DATA_DIR": str(data_dir)}) as url:
+        issue_and_call(url, {}, 20, prefix="")  # warm-up; also opens the counter
+        issue_and_call(url, {}, n, floor, "engine alone", prefix="")
+
+
+def issue_and_call(url: str, tokens: dict, n: int, floor: list | None = None, when: str = "",
+                   prefix: str = "/api/v1"):
     """n tickets issued, then n called at CALL_COUNTER (each then a no-show, untimed), one after
     the other; prints both against the floor unless it is a warm-up."""
-    issuer, clerk = _Client(url, tokens["defensor1"]), _Client(url, tokens["defensor2"])
+    issuer, clerk = _Client(url, tokens.get("defensor1")), _Client(url, tokens.get("defensor2"))
     issue, call, bad = [], [], []
     for _ in range(n):
-        seconds, status, _ = issuer.timed("POST", "/api/v1/tickets", ISSUE)
+        seconds, status, _ = issuer.timed("POST", f"{prefix}/tickets", ISSUE)
         issue.append(seconds)
         bad += [status] if status != 201 else []
     for _ in range(n):
-        seconds, status, data = clerk.timed("POST", f"/api/v1/counters/{CALL_COUNTER}/call-next")
+        seconds, status, data = clerk.timed("POST", f"{prefix}/counters/{CALL_COUNTER}/call-next")
         call.append(seconds)
         if status == 200:
-            clerk.send("POST", f"/api/v1/tickets/{json.loads(data)['ticket']['id']}/no-show")
+            clerk.send("POST", f"{prefix}/tickets/{json.loads(data)['ticket']['id']}/no-show")
         else:
             bad.append(status)
     if floor is not None:
@@ -445,6 +466,7 @@ def main():
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         floor = run_floor(root, n)
+        run_engine_alone(root, n, floor)
         box = demo_box(root, viewers + DISPLAYS + CONSOLES + 5)
         held = []
         try:
