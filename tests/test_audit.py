@@ -22,26 +22,6 @@ def test_actions_are_recorded_atomically_with_their_events(app, api, tokens):
     assert trail[1]["details"]["events"] == [2, 3]  # counter.opened and ticket.called, same transaction
 
 
-def test_a_call_next_that_finds_nobody_records_only_what_it_changed(app, api):
-    assert api.post("/counters/v1/call-next").status_code == 204  # opens the counter: recorded
-    store = app.extensions["turnero"].store
-    last_seq = store.read_one("SELECT MAX(seq) FROM events")[0]
-    assert api.post("/counters/v1/call-next").status_code == 204  # nothing to call, nothing changed
-    assert api.post("/counters/v1/call-next").status_code == 204
-    trail = rows(app)
-    assert [row["action"] for row in trail] == ["POST /api/v1/counters/v1/call-next"]
-    assert [event["type"] for event in store_events(store)] == ["counter.opened"]
-    assert store.read_one("SELECT MAX(seq) FROM events")[0] == last_seq
-    assert audit.verify(store)[0] is True
-    ticket = api.post("/tickets", {"service": "ORI"}).json
-    assert api.post("/counters/v1/call-next").json["ticket"]["id"] == ticket["id"]  # and it still calls
-    assert [row["action"] for row in rows(app)][-1] == "POST /api/v1/counters/v1/call-next"
-
-
-def store_events(store):
-    return [dict(row) for row in store.read("SELECT type FROM events ORDER BY seq")]
-
-
 def test_logins_and_refusals_are_recorded(app):
     client = app.test_client()
     client.post("/api/v1/auth/login", json={"username": "nadie", "password": "x"})

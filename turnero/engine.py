@@ -133,7 +133,6 @@ class Engine(QueueQueries):
                                            state["preferential_streak"], self.settings.sede["preferential_streak"],
                                            mine, hold)
             if chosen is None:
-                tx.discard_if_unchanged()
                 return None
             return self._call(tx, self._row(tx, chosen), counter_id, staff)
 

@@ -42,14 +42,6 @@ class Transaction:
         self.conn = conn
         self.now = now
         self.events: list[dict] = []
-        self._changes_at_start = conn.total_changes
-        self.discarded = False
-
-    def discard_if_unchanged(self) -> None:
-        """End in a rollback if this transaction changed nothing: an attempt that found nothing to
-        do (a call-next with nobody waiting) leaves no audit row and waits for no flush to disk. A
-        counter opened, or another closed, on the way is a change, and is kept and audited."""
-        self.discarded = not self.events and self.conn.total_changes == self._changes_at_start
 
     def execute(self, sql: str, params=()):
         return self.conn.execute(sql, params)
@@ -193,9 +185,6 @@ class Store:
                 yield tx
                 if not durable and (tx.events or audit is not None):
                     raise ValueError("events and audited actions are always written durably")
-                if tx.discarded:
-                    conn.execute("ROLLBACK")
-                    return
                 if audit is not None or tx.events:
                     audit_trail.append(tx, audit if audit is not None else audit_trail.system_entry(tx.events),
                                        tx.events)
