@@ -81,6 +81,31 @@ def test_public_room_gets_public_view_only(app, sio, pump, api, tokens):
     assert all(name == "ticket.status" for name, _ in received(watcher))
 
 
+def test_status_pages_hear_their_place_at_most_so_often_and_their_own_call_at_once(app, sio, pump, api, tokens):
+    api.post("/counters/v1/open", {"services": ["PEN"]})
+    first, second, third = [api.post("/tickets", {"service": "PEN"}).json for _ in range(3)]
+    watcher = sio.test_client(app, auth={"public_id": third["public_id"]})
+    called = sio.test_client(app, auth={"public_id": first["public_id"]})
+    received(watcher), received(called)  # (what each page is told as it connects)
+    pump.ESTIMATE_SECONDS = 0  # (the instance's throttles, so that no step depends on the clock)
+    pump.step()
+    assert moves(watcher) == [3]
+    received(called)
+    pump.PAGES_SECONDS = 3600
+    api.post("/counters/v1/call-next")  # the first is called: every other page's place moves
+    pump.step()
+    assert [p["type"] for n, p in received(called) if n == "ticket.status"] == ["ticket.called"]  # at once
+    assert [n for n, _ in received(watcher)] == []  # its new place waits for the pages' turn
+    pump.PAGES_SECONDS = 0
+    pump.step()  # (nothing new committed: the place is still due)
+    assert moves(watcher) == [2]
+
+
+def moves(page):
+    """The places a status page was told as the queue moved."""
+    return [p["ticket"]["position"] for n, p in received(page) if n == "ticket.status" and p["type"] == "queue.moved"]
+
+
 def test_status_page_hears_its_estimate_as_the_queue_moves(app, sio, pump, api, tokens, clock):
     api.post("/counters/v1/open", {"services": ["PEN"]})
     first = api.post("/tickets", {"service": "PEN"}).json

@@ -34,6 +34,9 @@ PRINTER_NAMESPACE = "/printer"
 class EventPump:
     POLL_SECONDS = 0.5  # picks up events committed by other processes (the CLI)
     ESTIMATE_SECONDS = 0.25  # at most this often, the queue's forecast is made again after it moved
+    # At most this often, status pages are told their new place and wait (a call moves every page
+    # in its queue: a thousand messages). A page's own ticket being called is pushed at once.
+    PAGES_SECONDS = 1.0
 
     def __init__(self, engine, socketio: SocketIO):
         self.engine = engine
@@ -44,6 +47,8 @@ class EventPump:
         self._thread = None
         self._moved = False
         self._estimated_at = 0.0
+        self._pages_due = False
+        self._told_at = 0.0
         self._sent: dict = {}  # public id -> what its status page was last told of its place and wait
         engine.store.on_commit(lambda events: self._wake.set())
 
@@ -65,14 +70,21 @@ class EventPump:
     def _run(self):
         while not self._stop.is_set():
             # (woken again to make the forecast once the throttle allows, if the queue moved meanwhile)
-            self._wake.wait(self.ESTIMATE_SECONDS if self._moved else self.POLL_SECONDS)
+            self._wake.wait(self.ESTIMATE_SECONDS if self._moved or self._pages_due else self.POLL_SECONDS)
             self._wake.clear()
             try:
-                self.pump()
-                if self._moved and time.monotonic() - self._estimated_at >= self.ESTIMATE_SECONDS:
-                    self.refresh_estimates()
+                self.step()
             except Exception:  # a failed push must never stop the pump; clients catch up by seq
                 log.exception("event pump failed")
+
+    def step(self) -> None:
+        """One wake-up: push what was committed, then, as their throttles allow, make the queue's
+        forecast and tell the status pages."""
+        self.pump()
+        if self._moved and time.monotonic() - self._estimated_at >= self.ESTIMATE_SECONDS:
+            self.make_forecast()
+        if self._pages_due and time.monotonic() - self._told_at >= self.PAGES_SECONDS:
+            self.tell_pages()
 
     def pump(self) -> int:
         """Push every committed event after ``last_seq``; returns how many were pushed."""
@@ -107,12 +119,23 @@ class EventPump:
                                to=f"public:{data['ticket']['public_id']}")
 
     def refresh_estimates(self) -> int:
-        """After the queue moved: make its forecast (off the path of the next ticket issued), and
-        tell each status page someone is looking at whose waiting ticket's place or wait changed.
-        Returns how many pages were told."""
+        """After the queue moved: make its forecast, and tell the status pages. Returns how many
+        pages were told."""
+        self.make_forecast()
+        return self.tell_pages()
+
+    def make_forecast(self) -> None:
+        """The queue's forecast, made off the path of the next ticket issued (which finds it made)."""
         self._moved = False
+        self._pages_due = True
         self._estimated_at = time.monotonic()
         self.engine.warm_estimates(pause=self._pause)
+
+    def tell_pages(self) -> int:
+        """Tell each status page someone is looking at whose waiting ticket's place or wait
+        changed. Returns how many pages were told."""
+        self._pages_due = False
+        self._told_at = time.monotonic()
         watched = self._public_rooms()
         self._sent = {public_id: seen for public_id, seen in self._sent.items() if public_id in watched}
         if not watched:
