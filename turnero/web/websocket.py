@@ -13,8 +13,10 @@ greenlet at all (about 12 KB in all):
 
 - :class:`GeventWebSocket` is Engine.IO's WebSocket driver. Once the socket is open it lets the
   request's greenlet end and leaves the socket to the event loop (:meth:`GeventWebSocket.listen`):
-  a greenlet is started when data arrives, hands each message to Engine.IO, and ends. It declines
-  compression (Socket.IO's messages are a few hundred bytes on the sede's LAN);
+  a greenlet is started when data arrives, hands each message to Engine.IO, and ends. (A socket
+  upgraded from polling, rare since the box's pages open WebSocket first, is still read on its
+  request's greenlet: see ``_websocket_handler``.) It declines compression (Socket.IO's messages
+  are a few hundred bytes on the sede's LAN);
 - packets are written by a greenlet started only while some wait (:meth:`GeventWebSocket.flush`),
   not by a writer parked for the socket's whole life;
 - one greenlet sends every socket's ping (:class:`PingLoop`) instead of one per socket.
@@ -419,8 +421,9 @@ class GeventWebSocket:
             messages.append(pkt.encode())
 
     def wait(self):
-        """The next message, or None once the connection is closed (read on the calling greenlet:
-        only during an upgrade's probe, before :meth:`listen`)."""
+        """The next message, or None once the connection is closed, read on the calling greenlet:
+        the request's own, for an upgrade's probe and, after it, for the whole life of a socket
+        upgraded from polling (a socket opened as WebSocket is read by :meth:`listen` instead)."""
         while not self.received:
             if self.connection.state is not ConnectionState.OPEN:
                 return None
